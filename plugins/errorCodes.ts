@@ -1,0 +1,64 @@
+/**
+ * Every error code a client can see in `extensions.code`, with its HTTP-class
+ * status. SQL raises the five-character codes (`raise ... using errcode =
+ * 'WEAKP'`); the server adds the transport codes. docs/errors.md documents the
+ * same list, and a test keeps the two (and the migrations) in step.
+ */
+export interface ErrorCodeInfo {
+  status: number;
+  meaning: string;
+}
+
+export const sqlErrorCodes = {
+  // auth: input
+  BADIN: { status: 400, meaning: "A required field is missing, empty, or too long." },
+  BADEM: { status: 400, meaning: "The e-mail address is not valid." },
+  BADUN: { status: 400, meaning: "The username is not valid (2-32 characters: letters, digits, _ and -, starting with a letter)." },
+  WEAKP: { status: 400, meaning: "The password does not meet the rule (10+ characters, at most 72 bytes, a letter and a digit)." },
+  UNTKN: { status: 409, meaning: "The username is taken (case-insensitively)." },
+  EMTKN: { status: 409, meaning: "The e-mail address is taken (case-insensitively)." },
+  SLUGT: { status: 409, meaning: "The organization slug is taken." },
+  // auth: credentials and sessions
+  CREDS: { status: 401, meaning: "Unknown account or wrong password." },
+  LOCKD: { status: 429, meaning: "Too many failed sign-ins for this account; retry after the window passes." },
+  LOGIN: { status: 401, meaning: "You must be signed in (or your session was revoked)." },
+  RTINV: { status: 401, meaning: "The refresh token is unknown, expired or revoked." },
+  RTRSE: { status: 401, meaning: "The refresh token was already used: its whole session family is now revoked." },
+  // auth: permissions and membership
+  DNIED: { status: 403, meaning: "You are not allowed to do this." },
+  NOMEM: { status: 403, meaning: "Not a member of that organization." },
+  NOROL: { status: 403, meaning: "That role is not granted to you." },
+  MEMBR: { status: 409, meaning: "That user is already a member." },
+  NOUSR: { status: 404, meaning: "No such user." },
+  LOWNR: { status: 409, meaning: "An organization must keep at least one owner." },
+  // PostgreSQL's own codes that are safe to show: they describe the input, not the server.
+  "23502": { status: 400, meaning: "not_null_violation: a required value is missing." },
+  "23503": { status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },
+  "23505": { status: 409, meaning: "unique_violation: a row with that value exists." },
+  "23514": { status: 400, meaning: "check_violation: a value breaks a rule of the table or domain." },
+  "22001": { status: 400, meaning: "string_data_right_truncation: a value is too long." },
+  "22003": { status: 400, meaning: "numeric_value_out_of_range." },
+  "22007": { status: 400, meaning: "invalid_datetime_format." },
+  "22008": { status: 400, meaning: "datetime_field_overflow." },
+  "22023": { status: 400, meaning: "invalid_parameter_value." },
+  "22P02": { status: 400, meaning: "invalid_text_representation: a value has the wrong format (e.g. not a UUID)." },
+  "42501": { status: 403, meaning: "insufficient_privilege: your role may not do this (or a row-level security policy refused the row)." },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export const transportErrorCodes = {
+  UNAUTHENTICATED: { status: 401, meaning: "The bearer token is invalid, expired, not yet valid, or for another issuer/audience." },
+  FORBIDDEN: { status: 403, meaning: "The token's role is not one this API accepts." },
+  BAD_REQUEST: { status: 400, meaning: "The HTTP request is malformed (not JSON, or no query)." },
+  GRAPHQL_PARSE_FAILED: { status: 400, meaning: "The GraphQL document does not parse." },
+  GRAPHQL_VALIDATION_FAILED: { status: 400, meaning: "The GraphQL document does not match the schema (unknown field, wrong type...)." },
+  INTERNAL_SERVER_ERROR: { status: 500, meaning: "An unexpected error; details are in the server log under the given errorId." },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type SqlErrorCode = keyof typeof sqlErrorCodes;
+export type ErrorCode = SqlErrorCode | keyof typeof transportErrorCodes;
+
+export const errorCodes: Record<string, ErrorCodeInfo> = { ...sqlErrorCodes, ...transportErrorCodes };
+
+export function isRegisteredSqlCode(code: unknown): code is SqlErrorCode {
+  return typeof code === "string" && Object.hasOwn(sqlErrorCodes, code);
+}

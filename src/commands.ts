@@ -1,0 +1,146 @@
+import { createInterface } from "node:readline/promises";
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { openDatabase } from "./db/database.ts";
+import { withClient } from "./db/diagnose.ts";
+import { migrateDatabase, resetAndMigrate } from "./db/migrate.ts";
+import { redact } from "./db/urls.ts";
+import { boot, makeTokenService } from "./groundwork.ts";
+import { createLogger, type Logger } from "./logger.ts";
+
+const usage = `groundwork <command>
+
+  start                 API + GraphiQL + worker (embedded PostgreSQL unless DATABASE_URL is set)
+  serve                 API only
+  worker                worker only
+  migrate               apply migrations and the graphile-worker schema
+  reset [--yes]         drop and recreate the database from migrations (development only)
+  token --user <id|email|username> [--role R] [--org O]
+                        mint a development access token
+  db-url                print the connection strings of the embedded database
+`;
+
+async function runUntilSignal(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }): Promise<void> {
+  const running = await boot(config, logger, parts);
+  if (running.api) {
+    const { url } = running.api;
+    console.log(`\n  GraphQL   ${url}/graphql\n  GraphiQL  ${url}/graphiql\n  Health    ${url}/healthz  ${url}/readyz\n`);
+  }
+  if (running.worker) logger.info("worker running");
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    await running.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+/** Opens the database, runs `fn`, and always stops an embedded cluster afterwards. */
+async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config, logger);
+  try {
+    return await fn(db);
+  } finally {
+    await db.stop();
+  }
+}
+
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function mintToken(config: Config, logger: Logger, user: string, role: string, org: string | undefined): Promise<void> {
+  const tokens = await makeTokenService(config);
+  await withDatabase(config, logger, async (db) => {
+    await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+    const grant = await withClient(db.ownerUrl, "minting a token", async (client) => {
+      const { rows } = await client.query<{ user_id: string; session_id: string }>(
+        "select * from auth_private.create_development_session($1, $2, $3)",
+        [user, role, org ?? null],
+      );
+      return rows[0];
+    });
+    if (!grant) throw new Error(`No user matches "${user}".`);
+    const { token, expiresAt } = await tokens.sign({ sub: grant.user_id, role, sid: grant.session_id, org_id: org ?? null });
+    console.log(token);
+    logger.info({ user: grant.user_id, role, org, expiresAt }, "development token minted");
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      yes: { type: "boolean", short: "y" },
+      user: { type: "string" },
+      role: { type: "string", default: "gw_user" },
+      org: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const command = positionals[0];
+  if (!command || values.help) {
+    console.log(usage);
+    return;
+  }
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  switch (command) {
+    case "start":
+      return runUntilSignal(config, logger, { api: true, worker: true });
+    case "serve":
+      return runUntilSignal(config, logger, { api: true, worker: false });
+    case "worker":
+      return runUntilSignal(config, logger, { api: false, worker: true });
+    case "migrate":
+      return withDatabase(config, logger, async (db) => {
+        await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+        logger.info("database is up to date");
+      });
+    case "reset": {
+      if (config.env === "production") throw new Error("reset is for development only (NODE_ENV=production).");
+      if (!values.yes && !(await confirm("This drops the database and all its data. Type yes to continue: "))) {
+        console.error("Not reset. Pass --yes to skip the question.");
+        process.exitCode = 1;
+        return;
+      }
+      return withDatabase(config, logger, async (db) => {
+        await resetAndMigrate({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+        logger.info("database reset and migrated");
+      });
+    }
+    case "token":
+      if (!values.user) throw new Error("token needs --user <id|email|username>.");
+      return mintToken(config, logger, values.user, values.role, values.org);
+    case "db-url":
+      if (config.databaseUrl) {
+        console.log(redact(config.databaseUrl));
+        return;
+      }
+      return withDatabase(config, logger, async (db) => {
+        console.log(`DATABASE_URL=${db.ownerUrl}\nAUTH_DATABASE_URL=${db.authenticatorUrl}\nROOT_DATABASE_URL=${db.rootUrl}`);
+        console.error("(the embedded cluster runs only while a groundwork command does: start it with npm start)");
+      });
+    default:
+      console.error(`Unknown command "${command}".\n\n${usage}`);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) console.error(error.message);
+  else console.error(`groundwork: ${error instanceof Error ? error.message : String(error)}`);
+  if (process.env.LOG_LEVEL === "debug" && error instanceof Error) console.error(error.stack);
+  process.exit(1);
+});

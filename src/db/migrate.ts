@@ -1,0 +1,65 @@
+import { Logger as MigrateLogger, migrate as migrateCommitted, reset as resetDatabase, watch } from "graphile-migrate";
+import type { Settings } from "graphile-migrate";
+import { runMigrations as installWorkerSchema } from "graphile-worker";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "../logger.ts";
+import { migrationsFolder } from "../paths.ts";
+import { explainConnectionError } from "./diagnose.ts";
+import { withDatabase } from "./urls.ts";
+
+export interface MigrateTarget {
+  ownerUrl: string;
+  rootUrl: string | undefined;
+  logger: Logger;
+}
+
+function settingsFor({ ownerUrl, rootUrl, logger }: MigrateTarget): Settings {
+  const log = logger.child({ component: "migrate" });
+  return {
+    connectionString: ownerUrl,
+    // Only `reset` needs root; graphile-migrate insists on some value distinct from connectionString.
+    rootConnectionString: rootUrl ?? withDatabase(ownerUrl, "template1"),
+    migrationsFolder,
+    afterReset: ["!afterReset.sql"],
+    logger: new MigrateLogger(() => (level, message) => {
+      // graphile-migrate keeps its pool open; the server closing it at shutdown is expected.
+      if (/terminating connection due to administrator command/.test(message)) log.debug(message);
+      else if (level === "error") log.error(message);
+      else if (level === "warning") log.warn(message);
+      else log.debug(message);
+    }),
+  };
+}
+
+/** Work in progress lives in migrations/current/; on main it is empty. */
+async function hasCurrentMigration(): Promise<boolean> {
+  const entries = await readdir(path.join(migrationsFolder, "current")).catch(() => [] as string[]);
+  return entries.some((name) => name.endsWith(".sql"));
+}
+
+/**
+ * Applies committed migrations (and, in a working copy, migrations/current/),
+ * then installs or upgrades the graphile-worker schema. Idempotent.
+ */
+export async function migrateDatabase(target: MigrateTarget): Promise<void> {
+  const settings = settingsFor(target);
+  try {
+    if (await hasCurrentMigration()) await watch(settings, true);
+    else await migrateCommitted(settings);
+    await installWorkerSchema({ connectionString: target.ownerUrl });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code && /^(E[A-Z]+|28|3D)/.test(code)) throw explainConnectionError(error, target.ownerUrl, "migrating");
+    throw error;
+  }
+}
+
+/** Drops and recreates the database from migrations. Development only. */
+export async function resetAndMigrate(target: MigrateTarget): Promise<void> {
+  if (!target.rootUrl) throw new Error("reset needs a superuser connection: set ROOT_DATABASE_URL.");
+  const settings = settingsFor(target);
+  await resetDatabase(settings);
+  if (await hasCurrentMigration()) await watch(settings, true);
+  await installWorkerSchema({ connectionString: target.ownerUrl });
+}

@@ -1,0 +1,58 @@
+import type { Config } from "./config.ts";
+import { openDatabase, type DatabaseHandle } from "./db/database.ts";
+import { migrateDatabase } from "./db/migrate.ts";
+import type { Logger } from "./logger.ts";
+import { startApi, type Api } from "./server/app.ts";
+import { createTokenService, type TokenService } from "./server/jwt.ts";
+import { loadLocalSecrets } from "./state.ts";
+import { startWorker, type Worker } from "./worker/runner.ts";
+
+export interface Running {
+  database: DatabaseHandle;
+  api: Api | undefined;
+  worker: Worker | undefined;
+  stop(): Promise<void>;
+}
+
+/** The HS256 secret: configured, or generated once per checkout for development. */
+export async function jwtSecret(config: Config): Promise<string> {
+  if (config.jwt.secret) return config.jwt.secret;
+  return (await loadLocalSecrets(config.stateDir)).jwtSecret;
+}
+
+export async function makeTokenService(config: Config): Promise<TokenService> {
+  return createTokenService(config.jwt, await jwtSecret(config));
+}
+
+/**
+ * Opens (or starts) the database, migrates it, then starts the parts asked
+ * for. Stopping goes in reverse: API, worker, database.
+ */
+export async function boot(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }): Promise<Running> {
+  const database = await openDatabase(config, logger);
+  let api: Api | undefined;
+  let worker: Worker | undefined;
+  const stop = async () => {
+    await api?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the API"));
+    await worker?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the worker"));
+    await database.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the database"));
+  };
+  try {
+    await migrateDatabase({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, logger });
+    if (parts.worker) worker = await startWorker({ ownerUrl: database.ownerUrl, concurrency: config.workerConcurrency, logger });
+    if (parts.api) {
+      api = await startApi({
+        authenticatorUrl: database.authenticatorUrl,
+        tokenService: await makeTokenService(config),
+        logger,
+        port: config.port,
+        host: config.host,
+        poolSize: config.poolSize,
+      });
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { database, api, worker, stop };
+}

@@ -1,0 +1,73 @@
+import express from "express";
+import { createServer, type Server } from "node:http";
+import pg from "pg";
+import { postgraphile } from "postgraphile";
+import { grafserv } from "postgraphile/grafserv/express/v4";
+import type { Logger } from "../logger.ts";
+import { authenticate } from "./authenticate.ts";
+import type { TokenService } from "./jwt.ts";
+import { makePreset } from "./preset.ts";
+
+export interface ApiOptions {
+  authenticatorUrl: string;
+  tokenService: TokenService;
+  logger: Logger;
+  port: number;
+  host: string;
+  poolSize: number;
+}
+
+export interface Api {
+  server: Server;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startApi(options: ApiOptions): Promise<Api> {
+  const { logger, tokenService } = options;
+  const app = express();
+  app.disable("x-powered-by");
+  const server = createServer(app);
+  const pool = new pg.Pool({ connectionString: options.authenticatorUrl, max: options.poolSize });
+  // An idle connection the server closes (restart, failover) must not crash the process.
+  pool.on("error", (error) => logger.warn({ err: error }, "idle API connection lost"));
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    try {
+      await pool.query("select 1");
+      res.json({ status: "ready" });
+    } catch (error) {
+      logger.warn({ err: error }, "readiness check failed");
+      res.status(503).json({ status: "unavailable", reason: "database unreachable" });
+    }
+  });
+  app.use("/graphql", authenticate(tokenService));
+
+  const pgl = postgraphile(makePreset({ pool, tokenService, logger }));
+  const serv = pgl.createServ(grafserv);
+  await serv.addTo(app, server);
+  // Build the schema now, so the first request is not the one that waits.
+  await pgl.getSchemaResult();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const url = `http://${options.host === "0.0.0.0" ? "localhost" : options.host}:${port}`;
+
+  return {
+    server,
+    url,
+    async stop() {
+      server.closeIdleConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await pgl.release();
+      await pool.end();
+    },
+  };
+}

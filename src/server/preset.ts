@@ -1,0 +1,52 @@
+import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
+import type { Pool } from "pg";
+import { makePgService } from "postgraphile/adaptors/pg";
+import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
+import { AuthPlugin } from "../../plugins/auth.ts";
+import { makeMaskError } from "../../plugins/errors.ts";
+import { SchemaPrefixInflectionPlugin } from "../../plugins/inflection.ts";
+import type { Logger } from "../logger.ts";
+import { authOf } from "./authenticate.ts";
+import type { TokenService } from "./jwt.ts";
+import { exposedSchemas } from "./schemas.ts";
+
+export interface PresetOptions {
+  /** gw_authenticator connections; every transaction on them becomes the caller. */
+  pool: Pool;
+  tokenService: TokenService;
+  logger: Logger;
+}
+
+export function makePreset({ pool, tokenService, logger }: PresetOptions): GraphileConfig.Preset {
+  return {
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
+    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin],
+    pgServices: [
+      makePgService({
+        pool,
+        schemas: [...exposedSchemas],
+        // Every transaction becomes the caller: SET LOCAL ROLE + request.jwt.claims.
+        pgSettings(requestContext) {
+          const auth = authOf(requestContext.expressv4?.req);
+          return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims) };
+        },
+      }),
+    ],
+    grafast: {
+      context(requestContext) {
+        const req = requestContext.expressv4?.req;
+        const userAgent = req?.headers["user-agent"];
+        return { tokenService, userAgent: typeof userAgent === "string" ? userAgent.slice(0, 512) : null };
+      },
+    },
+    grafserv: {
+      graphqlPath: "/graphql",
+      graphiql: true,
+      graphiqlPath: "/graphiql",
+      graphiqlOnGraphQLGET: false,
+      watch: false,
+      maxRequestLength: 1_000_000,
+      maskError: makeMaskError(logger),
+    },
+  };
+}

@@ -1,0 +1,5 @@
+/**
+ * The schemas PostGraphile exposes, in order: the first keeps unprefixed names.
+ * The RLS-coverage test walks the same list.
+ */
+export const exposedSchemas = ["auth"] as const;

@@ -1,0 +1,5 @@
+/** graphile-worker crontab: scheduled work lives here, one line per job. */
+export const crontab = [
+  // Expired entries no longer matter: the token they name is dead anyway.
+  "*/15 * * * * auth_cleanup_refresh_token_blacklist ?max=1",
+].join("\n");

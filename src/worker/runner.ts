@@ -1,0 +1,45 @@
+import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
+import pg from "pg";
+import type { Logger } from "../logger.ts";
+import { crontab } from "./crontab.ts";
+import { taskList } from "./tasks/index.ts";
+
+export interface WorkerOptions {
+  ownerUrl: string;
+  concurrency: number;
+  logger: Logger;
+}
+
+export interface Worker {
+  runner: Runner;
+  stop(): Promise<void>;
+}
+
+export async function startWorker({ ownerUrl, concurrency, logger }: WorkerOptions): Promise<Worker> {
+  const log = logger.child({ component: "worker" });
+  const pgPool = new pg.Pool({ connectionString: ownerUrl, max: concurrency + 2 });
+  pgPool.on("error", (error) => log.warn({ err: error }, "idle worker connection lost"));
+  pgPool.on("connect", (client) => client.on("error", (error) => log.warn({ err: error }, "worker connection lost")));
+  const runner = await run({
+    pgPool,
+    concurrency,
+    taskList,
+    crontab,
+    // Groundwork owns process signals and shuts the worker down itself.
+    noHandleSignals: true,
+    logger: new WorkerLogger((scope) => (level, message, meta) => {
+      const fields = { ...scope, ...meta };
+      if (level === "error") log.error(fields, message);
+      else if (level === "warning") log.warn(fields, message);
+      else if (level === "info") log.info(fields, message);
+      else log.debug(fields, message);
+    }),
+  });
+  return {
+    runner,
+    async stop() {
+      await runner.stop();
+      await pgPool.end();
+    },
+  };
+}

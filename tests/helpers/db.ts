@@ -1,0 +1,86 @@
+import pg from "pg";
+import { afterAll, inject } from "vitest";
+
+export type Claims = { role: string; sub?: string; sid?: string; org_id?: string; iat?: number; [claim: string]: unknown };
+
+let rootPool: pg.Pool | undefined;
+
+/** Superuser pool on the test database (fixtures; becoming any role). */
+export function rootDb(): pg.Pool {
+  if (!rootPool) {
+    rootPool = new pg.Pool({ connectionString: inject("testDatabase").rootUrl, max: 4 });
+    afterAll(async () => {
+      await rootPool?.end();
+      rootPool = undefined;
+    });
+  }
+  return rootPool;
+}
+
+export interface TestTransaction {
+  client: pg.PoolClient;
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** From here on, run as this role with these JWT claims (what the API does per request). */
+  become(claims: Claims): Promise<void>;
+  /** Run `fn` as superuser, then return to the current role and claims (to prove data exists). */
+  asRoot<T>(fn: () => Promise<T>): Promise<T>;
+  /** Runs `fn` in a savepoint and returns the SQLSTATE it failed with (or undefined). */
+  errorCode(fn: () => Promise<unknown>): Promise<string | undefined>;
+}
+
+/**
+ * The one helper for SQL tests: a transaction on the test database that is
+ * always rolled back, starting as superuser; `become` switches to a role with
+ * claims exactly as the API would.
+ */
+export async function withTransaction<T>(fn: (tx: TestTransaction) => Promise<T>): Promise<T> {
+  const client = await rootDb().connect();
+  let savepoints = 0;
+  const tx: TestTransaction = {
+    client,
+    query: (text, values) => client.query(text, values),
+    async become(claims) {
+      const withIat = { iat: Math.floor(Date.now() / 1000), ...claims };
+      await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", [
+        claims.role,
+        JSON.stringify(withIat),
+      ]);
+    },
+    async asRoot(inner) {
+      const { rows } = await client.query<{ role: string; claims: string }>(
+        "select current_setting('role') as role, current_setting('request.jwt.claims', true) as claims",
+      );
+      await client.query("reset role");
+      try {
+        return await inner();
+      } finally {
+        const saved = rows[0];
+        if (saved && saved.role !== "none") {
+          await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", [
+            saved.role,
+            saved.claims ?? "",
+          ]);
+        }
+      }
+    },
+    async errorCode(inner) {
+      const name = `sp_${++savepoints}`;
+      await client.query(`savepoint ${name}`);
+      try {
+        await inner();
+        await client.query(`release savepoint ${name}`);
+        return undefined;
+      } catch (error) {
+        await client.query(`rollback to savepoint ${name}`);
+        return (error as { code?: string }).code ?? "NO_CODE";
+      }
+    },
+  };
+  await client.query("begin");
+  try {
+    return await fn(tx);
+  } finally {
+    await client.query("rollback").catch(() => undefined);
+    client.release();
+  }
+}
