@@ -45,11 +45,11 @@ async function grantInTransaction(client: PgClient, text: string, values: unknow
     text: "select set_config('role', 'gw_user', true), set_config('request.jwt.claims', $1, true)",
     values: [JSON.stringify(claims)],
   });
-  const { rows: users } = await client.query<Record<string, unknown>>({
-    text: "select * from auth.users where user_id = $1",
+  const { rows: users } = await client.query<{ user: Record<string, unknown> }>({
+    text: "select row_to_json(u) as user from auth.users u where u.user_id = $1",
     values: [grant.user_id],
   });
-  return { grant, user: users[0] ?? null };
+  return { grant, user: users[0]?.user ?? null };
 }
 
 /**
@@ -191,6 +191,7 @@ export const AuthPlugin = extendSchema((build) => {
       },
       AuthPayload: {
         user($payload: Step) {
+          // row_to_json gave the row's values as text, which is what the record codec encodes.
           return pgSelectSingleFromRecord(users, access($payload, "user"));
         },
       },

@@ -49,6 +49,7 @@ export const transportErrorCodes = {
   UNAUTHENTICATED: { status: 401, meaning: "The bearer token is invalid, expired, not yet valid, or for another issuer/audience." },
   FORBIDDEN: { status: 403, meaning: "The token's role is not one this API accepts." },
   BAD_REQUEST: { status: 400, meaning: "The HTTP request is malformed (not JSON, or no query)." },
+  PAYLOAD_TOO_LARGE: { status: 413, meaning: "The request body is over the size limit (1 MB)." },
   GRAPHQL_PARSE_FAILED: { status: 400, meaning: "The GraphQL document does not parse." },
   GRAPHQL_VALIDATION_FAILED: { status: 400, meaning: "The GraphQL document does not match the schema (unknown field, wrong type...)." },
   INTERNAL_SERVER_ERROR: { status: 500, meaning: "An unexpected error; details are in the server log under the given errorId." },

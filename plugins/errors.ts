@@ -49,3 +49,63 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
 export function statusForCode(code: string): number {
   return errorCodes[code]?.status ?? 500;
 }
+
+type WireError = { message?: string; extensions?: Record<string, unknown> };
+
+/** Errors that never reach maskError (parse, validation, bad request) get their code here. */
+function codeWireErrors(errors: WireError[], statusCode: number): boolean {
+  let changed = false;
+  for (const error of errors) {
+    if (typeof error.extensions?.code === "string") continue;
+    const { statusCode: _status, ...rest } = error.extensions ?? {};
+    const code = /^Syntax Error/.test(error.message ?? "")
+      ? "GRAPHQL_PARSE_FAILED"
+      : statusCode >= 400 && !("locations" in error)
+        ? "BAD_REQUEST"
+        : "GRAPHQL_VALIDATION_FAILED";
+    error.extensions = { ...rest, code };
+    changed = true;
+  }
+  return changed;
+}
+
+/**
+ * grafserv middleware: every error in every response carries
+ * `extensions.code`, including the ones GraphQL itself produces before
+ * execution (so clients can branch on codes alone).
+ */
+export const ErrorCodesPlugin: GraphileConfig.Plugin = {
+  name: "GroundworkErrorCodesPlugin",
+  version: "1.0.0",
+  grafserv: {
+    middleware: {
+      async processRequest(next) {
+        const result = await next();
+        if (!result) return result;
+        if (result.type === "error") {
+          const status = result.statusCode >= 400 && result.statusCode < 500 ? result.statusCode : 500;
+          const code = status === 500 ? "INTERNAL_SERVER_ERROR" : status === 413 ? "PAYLOAD_TOO_LARGE" : "BAD_REQUEST";
+          return {
+            type: "json",
+            statusCode: status,
+            headers: { ...result.headers, "content-type": "application/json; charset=utf-8" },
+            json: { errors: [{ message: isSafeError(result.error) || status < 500 ? result.error.message : "An unexpected error occurred.", extensions: { code } }] },
+          };
+        }
+        if (result.type === "json") {
+          const errors = (result.json as { errors?: WireError[] } | null)?.errors;
+          if (errors) codeWireErrors(errors, result.statusCode);
+          return result;
+        }
+        if (result.type === "buffer" && result.buffer.includes('"errors":')) {
+          const payload = JSON.parse(result.buffer.toString("utf8")) as { errors?: WireError[] };
+          if (payload.errors && codeWireErrors(payload.errors, result.statusCode)) {
+            const buffer = Buffer.from(JSON.stringify(payload), "utf8");
+            return { ...result, buffer, headers: { ...result.headers, "content-length": String(buffer.length) } };
+          }
+        }
+        return result;
+      },
+    },
+  },
+};

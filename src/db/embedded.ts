@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "../logger.ts";
@@ -33,20 +33,44 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/**
- * A Node process killed with SIGKILL leaves its postgres child holding the data
- * directory and the port. That postgres is ours (same data directory), so we ask
- * it to shut down (SIGINT = fast shutdown) before starting a fresh one.
- */
-async function stopLeftoverPostmaster(dataDir: string, logger: Logger): Promise<void> {
+interface ClusterOwner {
+  pid: number;
+  port: number;
+}
+
+const ownerFileOf = (dataDir: string) => `${dataDir}.owner.json`;
+
+async function readOwner(dataDir: string): Promise<ClusterOwner | undefined> {
+  try {
+    return JSON.parse(await readFile(ownerFileOf(dataDir), "utf8")) as ClusterOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+async function runningPostmasterPid(dataDir: string): Promise<number | undefined> {
   const pidFile = path.join(dataDir, "postmaster.pid");
-  if (!existsSync(pidFile)) return;
+  if (!existsSync(pidFile)) return undefined;
   const pid = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+/**
+ * A postmaster already running on our data directory is either in use by
+ * another live groundwork process (then we share it: `groundwork token` while
+ * `npm start` runs) or left behind by a Node process killed with SIGKILL (then
+ * we ask it to shut down, SIGINT = fast shutdown, and start afresh).
+ */
+async function existingCluster(dataDir: string, logger: Logger): Promise<ClusterOwner | undefined> {
+  const pid = await runningPostmasterPid(dataDir);
+  if (pid === undefined) return undefined;
+  const owner = await readOwner(dataDir);
+  if (owner && owner.pid !== process.pid && isAlive(owner.pid)) return owner;
   logger.warn({ pid }, "stopping an embedded PostgreSQL left running by an earlier process");
   process.kill(pid, "SIGINT");
   for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 100) await sleep(100);
   if (isAlive(pid)) throw new Error(`An earlier embedded PostgreSQL (pid ${pid}) holds ${dataDir} and would not stop.`);
+  return undefined;
 }
 
 async function assertPortFree(port: number): Promise<void> {
@@ -142,10 +166,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+const rootUrlFor = (password: string, port: number) =>
+  `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+
 export async function startEmbeddedCluster(options: EmbeddedOptions): Promise<EmbeddedCluster> {
   const { dataDir, port, password, logger } = options;
   await ensureStateDir(path.dirname(dataDir));
-  await stopLeftoverPostmaster(dataDir, logger);
+  const shared = await existingCluster(dataDir, logger);
+  if (shared) {
+    logger.debug({ owner: shared.pid }, "using the embedded PostgreSQL of a running groundwork process");
+    return { rootUrl: rootUrlFor(password, shared.port), port: shared.port, stop: async () => undefined };
+  }
   await assertPortFree(port);
   const postgresFlags = [
     "-c", "listen_addresses=127.0.0.1",
@@ -172,14 +203,16 @@ export async function startEmbeddedCluster(options: EmbeddedOptions): Promise<Em
     await cluster.initialise();
   }
   const postmaster = await spawnPostmaster(dataDir, port, postgresFlags, logger);
+  await writeFile(ownerFileOf(dataDir), JSON.stringify({ pid: process.pid, port } satisfies ClusterOwner));
   let stopped = false;
   return {
-    rootUrl: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    rootUrl: rootUrlFor(password, port),
     port,
     async stop() {
       if (stopped) return;
       stopped = true;
       await stopPostmaster(postmaster);
+      await rm(ownerFileOf(dataDir), { force: true });
       if (options.ephemeral) await rm(dataDir, { recursive: true, force: true });
     },
   };

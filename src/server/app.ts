@@ -1,12 +1,25 @@
-import express from "express";
+import express, { type ErrorRequestHandler } from "express";
 import { createServer, type Server } from "node:http";
 import pg from "pg";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import type { Logger } from "../logger.ts";
 import { authenticate } from "./authenticate.ts";
+import { maxRequestBytes } from "./limits.ts";
 import type { TokenService } from "./jwt.ts";
 import { makePreset } from "./preset.ts";
+
+/** Body-parser failures become coded GraphQL-shaped errors instead of an HTML 500. */
+const requestErrors: ErrorRequestHandler = (error: { type?: string; status?: number }, _req, res, next) => {
+  if (res.headersSent) return next(error);
+  if (error.type === "entity.too.large") {
+    res.status(413).json({ errors: [{ message: `The request body is larger than ${maxRequestBytes} bytes.`, extensions: { code: "PAYLOAD_TOO_LARGE" } }] });
+  } else if (error.type === "entity.parse.failed" || error.type === "encoding.unsupported" || error.type === "charset.unsupported") {
+    res.status(400).json({ errors: [{ message: "The request body is not valid JSON.", extensions: { code: "BAD_REQUEST" } }] });
+  } else {
+    next(error);
+  }
+};
 
 export interface ApiOptions {
   authenticatorUrl: string;
@@ -44,11 +57,12 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       res.status(503).json({ status: "unavailable", reason: "database unreachable" });
     }
   });
-  app.use("/graphql", authenticate(tokenService));
+  app.use("/graphql", authenticate(tokenService), express.json({ limit: maxRequestBytes }));
 
   const pgl = postgraphile(makePreset({ pool, tokenService, logger }));
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, server);
+  app.use(requestErrors);
   // Build the schema now, so the first request is not the one that waits.
   await pgl.getSchemaResult();
 

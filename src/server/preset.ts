@@ -3,9 +3,10 @@ import type { Pool } from "pg";
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { AuthPlugin } from "../../plugins/auth.ts";
-import { makeMaskError } from "../../plugins/errors.ts";
+import { ErrorCodesPlugin, makeMaskError } from "../../plugins/errors.ts";
 import { SchemaPrefixInflectionPlugin } from "../../plugins/inflection.ts";
 import type { Logger } from "../logger.ts";
+import { maxRequestBytes } from "./limits.ts";
 import { authOf } from "./authenticate.ts";
 import type { TokenService } from "./jwt.ts";
 import { exposedSchemas } from "./schemas.ts";
@@ -20,7 +21,7 @@ export interface PresetOptions {
 export function makePreset({ pool, tokenService, logger }: PresetOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
-    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin],
+    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, ErrorCodesPlugin],
     pgServices: [
       makePgService({
         pool,
@@ -33,6 +34,7 @@ export function makePreset({ pool, tokenService, logger }: PresetOptions): Graph
       }),
     ],
     grafast: {
+      explain: process.env.GW_EXPLAIN === "1",
       context(requestContext) {
         const req = requestContext.expressv4?.req;
         const userAgent = req?.headers["user-agent"];
@@ -45,7 +47,7 @@ export function makePreset({ pool, tokenService, logger }: PresetOptions): Graph
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       watch: false,
-      maxRequestLength: 1_000_000,
+      maxRequestLength: maxRequestBytes,
       maskError: makeMaskError(logger),
     },
   };

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, inject } from "vitest";
+import { createLogger } from "../../src/logger.ts";
+import { startApi, type Api } from "../../src/server/app.ts";
+import { createTokenService, type TokenService } from "../../src/server/jwt.ts";
+
+export const testJwt = {
+  secret: "test-secret-that-is-long-enough-for-hs256-0123456789",
+  issuer: "groundwork",
+  audience: "groundwork",
+  accessTokenTtlSeconds: 900,
+  publicKey: undefined as string | undefined,
+  jwksUrl: undefined as string | undefined,
+};
+
+export interface GraphQLResponse<D = Record<string, any>> {
+  status: number;
+  headers: Headers;
+  body: { data?: D | null; errors?: Array<{ message: string; extensions?: { code?: string; [key: string]: unknown } }> };
+}
+
+export interface TestApi {
+  url: string;
+  tokens: TokenService;
+  graphql<D = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<D>>;
+  /** Sends a raw body (for malformed-input tests). */
+  post(body: string, headers?: Record<string, string>): Promise<{ status: number; text: string }>;
+}
+
+/**
+ * Starts the real API (express + PostGraphile + JWT) on a free port against the
+ * test database for the current test file.
+ */
+export function useTestApi(jwtOverrides: Partial<typeof testJwt> = {}): TestApi {
+  let api: Api | undefined;
+  const jwt = { ...testJwt, ...jwtOverrides };
+  const tokens = createTokenService(jwt, jwt.secret);
+  const handle: TestApi = {
+    url: "",
+    tokens,
+    async graphql(query, variables, token) {
+      const response = await fetch(`${handle.url}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/graphql-response+json, application/json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse<never>["body"] };
+    },
+    async post(body, headers = {}) {
+      const response = await fetch(`${handle.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json", ...headers },
+        body,
+      });
+      return { status: response.status, text: await response.text() };
+    },
+  };
+  beforeAll(async () => {
+    api = await startApi({
+      authenticatorUrl: inject("testDatabase").authenticatorUrl,
+      tokenService: tokens,
+      logger: createLogger(process.env.LOG_LEVEL ?? "silent", "test-api"),
+      port: 0,
+      host: "127.0.0.1",
+      poolSize: 8,
+    });
+    handle.url = api.url;
+  });
+  afterAll(async () => {
+    await api?.stop();
+  });
+  return handle;
+}
+
+let counter = 0;
+/** A username/e-mail pair no other test uses. */
+export function uniqueUser(prefix = "user") {
+  const tag = `${prefix}${process.pid}x${Date.now().toString(36)}x${++counter}`;
+  return { username: tag.slice(0, 32), email: `${tag}@example.com`, password: "correct horse 42" };
+}
+
+export const authFields = "accessToken refreshToken expiresAt refreshExpiresAt user { userId username email }";
+
+export interface SignedIn {
+  userId: string;
+  username: string;
+  email: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+export async function registerUser(api: TestApi, prefix = "user"): Promise<SignedIn> {
+  const user = uniqueUser(prefix);
+  const result = await api.graphql(
+    `mutation($input: RegisterInput!) { register(input: $input) { ${authFields} } }`,
+    { input: user },
+  );
+  const payload = result.body.data?.register;
+  if (!payload) throw new Error(`register failed: ${JSON.stringify(result.body)}`);
+  return { ...user, userId: payload.user.userId, accessToken: payload.accessToken, refreshToken: payload.refreshToken };
+}
+
+export function codesOf(response: GraphQLResponse): Array<string | undefined> {
+  return (response.body.errors ?? []).map((error) => error.extensions?.code);
+}
