@@ -393,8 +393,9 @@ comment on function auth.assume_role(text, text) is
 
 --------------------------------------------------------------------------------
 
-grant execute on function auth.register(text, text, text, text) to gw_anonymous;
-grant execute on function auth.login(text, text, text) to gw_anonymous;
+-- Signed-in callers may register or sign in again (e.g. a client holding an old token).
+grant execute on function auth.register(text, text, text, text) to gw_anonymous, gw_user;
+grant execute on function auth.login(text, text, text) to gw_anonymous, gw_user;
 grant execute on function auth.refresh_session(text, text) to gw_anonymous, gw_user;
 -- Functions that need a signed-in caller are executable by gw_anonymous too, so
 -- that a signed-out (or revoked) caller gets their own answer (LOGIN, or false

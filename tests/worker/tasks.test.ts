@@ -1,0 +1,61 @@
+import { parseCrontab, runOnce } from "graphile-worker";
+import pg from "pg";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { createLogger } from "../../src/logger.ts";
+import { crontab } from "../../src/worker/crontab.ts";
+import { startWorker } from "../../src/worker/runner.ts";
+import { taskList } from "../../src/worker/tasks/index.ts";
+import { rootDb } from "../helpers/db.ts";
+
+const ownerPool = new pg.Pool({ connectionString: inject("testDatabase").ownerUrl, max: 4 });
+afterAll(() => ownerPool.end());
+
+async function userWithBlacklist(label: string) {
+  const { rows } = await rootDb().query<{ user_id: string }>(
+    "select user_id from auth.register($1, $2, 'correct horse 42')",
+    [`${label}${process.pid}`, `${label}${process.pid}@example.com`],
+  );
+  const userId = rows[0]!.user_id;
+  await rootDb().query(
+    `insert into auth.refresh_token_blacklist (jti, user_id, expires_at) values
+       ($2, $1, now() - interval '1 minute'), ($3, $1, now() + interval '1 day')`,
+    [userId, `expired-${label}-${process.pid}`, `live-${label}-${process.pid}`],
+  );
+  return userId;
+}
+
+async function blacklistOf(userId: string): Promise<string[]> {
+  const { rows } = await rootDb().query<{ jti: string }>(
+    "select jti from auth.refresh_token_blacklist where user_id = $1 order by jti",
+    [userId],
+  );
+  return rows.map((row) => row.jti);
+}
+
+describe("worker", () => {
+  it("schedules only tasks that exist", () => {
+    const items = parseCrontab(crontab);
+    expect(items.length).toBeGreaterThan(0);
+    for (const item of items) expect(Object.keys(taskList)).toContain(item.task);
+  });
+
+  it("cleanup of the refresh-token blacklist deletes only expired entries", async () => {
+    const userId = await userWithBlacklist("bl1");
+    await ownerPool.query("select graphile_worker.add_job('auth_cleanup_refresh_token_blacklist', '{}'::json)");
+    await runOnce({ pgPool: ownerPool, taskList, noHandleSignals: true });
+    expect(await blacklistOf(userId)).toEqual([`live-bl1-${process.pid}`]);
+  });
+
+  it("runs jobs in process and stops cleanly", async () => {
+    const userId = await userWithBlacklist("bl2");
+    const worker = await startWorker({ ownerUrl: inject("testDatabase").ownerUrl, concurrency: 1, logger: createLogger("silent") });
+    try {
+      await ownerPool.query("select graphile_worker.add_job('auth_cleanup_refresh_token_blacklist', '{}'::json)");
+      const deadline = Date.now() + 20_000;
+      while ((await blacklistOf(userId)).length > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await blacklistOf(userId)).toEqual([`live-bl2-${process.pid}`]);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
