@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { Logger } from "../logger.ts";
@@ -154,6 +154,18 @@ async function stopPostmaster(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** As root, the cluster runs as the `postgres` user, who must be able to reach the data directory. */
+async function assertTraversable(directory: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  for (let dir = directory; ; dir = path.dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) {
+      throw new Error(`The postgres user cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}), which holds the embedded cluster's data. Run chmod o+x on it, or set GROUNDWORK_STATE_DIR elsewhere.`);
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
 /** Finds a free TCP port on loopback (for throwaway clusters). */
 export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -178,6 +190,7 @@ export async function startEmbeddedCluster(options: EmbeddedOptions): Promise<Em
     return { rootUrl: rootUrlFor(password, shared.port), port: shared.port, stop: async () => undefined };
   }
   await assertPortFree(port);
+  await assertTraversable(path.dirname(dataDir));
   const postgresFlags = [
     "-c", "listen_addresses=127.0.0.1",
     // No unix socket: it would collide with a system PostgreSQL on the same port.

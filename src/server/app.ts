@@ -1,6 +1,6 @@
 import express, { type ErrorRequestHandler } from "express";
 import { createServer, type Server } from "node:http";
-import pg from "pg";
+import { createPool } from "../db/pool.ts";
 import { postgraphile } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import type { Logger } from "../logger.ts";
@@ -41,9 +41,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const app = express();
   app.disable("x-powered-by");
   const server = createServer(app);
-  const pool = new pg.Pool({ connectionString: options.authenticatorUrl, max: options.poolSize });
-  // An idle connection the server closes (restart, failover) must not crash the process.
-  pool.on("error", (error) => logger.warn({ err: error }, "idle API connection lost"));
+  const pool = createPool(options.authenticatorUrl, options.poolSize, logger, "api");
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });

@@ -1,5 +1,5 @@
 import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
-import pg from "pg";
+import { createPool } from "../db/pool.ts";
 import type { Logger } from "../logger.ts";
 import { crontab } from "./crontab.ts";
 import { taskList } from "./tasks/index.ts";
@@ -17,9 +17,7 @@ export interface Worker {
 
 export async function startWorker({ ownerUrl, concurrency, logger }: WorkerOptions): Promise<Worker> {
   const log = logger.child({ component: "worker" });
-  const pgPool = new pg.Pool({ connectionString: ownerUrl, max: concurrency + 2 });
-  pgPool.on("error", (error) => log.warn({ err: error }, "idle worker connection lost"));
-  pgPool.on("connect", (client) => client.on("error", (error) => log.warn({ err: error }, "worker connection lost")));
+  const pgPool = createPool(ownerUrl, concurrency + 2, log, "worker");
   const runner = await run({
     pgPool,
     concurrency,
