@@ -140,3 +140,18 @@ describe("changePassword", () => {
     expect(codesOf(result)).toEqual(["LOGIN"]);
   });
 });
+
+describe("the schema", () => {
+  it("never exposes token hashes or password hashes", async () => {
+    const result = await api.graphql(`{
+      session: __type(name: "Session") { fields { name } }
+      user: __type(name: "User") { fields { name } }
+    }`);
+    const sessionFields = result.body.data?.session.fields.map((f: { name: string }) => f.name);
+    const userFields = result.body.data?.user.fields.map((f: { name: string }) => f.name);
+    expect(sessionFields).toEqual(expect.arrayContaining(["sessionId", "familyId", "expiresAt"]));
+    expect(sessionFields).not.toContain("tokenHash");
+    expect(userFields).toEqual(expect.arrayContaining(["userId", "email", "tokensRevokedAt"]));
+    expect(userFields.filter((name: string) => /password|hash|secret/i.test(name))).toEqual([]);
+  });
+});
