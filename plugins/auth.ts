@@ -33,8 +33,9 @@ declare global {
 
 /**
  * Calls one of the SQL sign-in functions and, when it granted a session, reads
- * the user row in the same transaction *as that user* (role and claims of the
- * token about to be issued), so the payload's `user` is what the new token sees.
+ * the user row in the same transaction as that user (gw_user with the new
+ * session's sub and sid), so the payload's `user` is what the user may see of
+ * themself rather than what the anonymous caller may.
  */
 async function grantInTransaction(client: PgClient, text: string, values: unknown[]): Promise<GrantResult> {
   const { rows } = await client.query<TokenGrant>({ text, values });

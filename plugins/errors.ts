@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { isSafeError, SafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../src/logger.ts";
-import { errorCodes, isRegisteredSqlCode, type ErrorCode } from "./errorCodes.ts";
+import { isRegisteredSqlCode, type ErrorCode } from "./errorCodes.ts";
 
 /** An error whose message and code are meant for the client. */
 export function codedError(code: ErrorCode, message: string): SafeError {
@@ -40,29 +40,25 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
     if (isRegisteredSqlCode(original.code)) {
       return withCode(error, original.code, original.message);
     }
+    // PostGraphile's update/delete-by-key found no row the caller may change.
+    if (/^No values were (deleted|updated) in collection/.test(original.message)) {
+      return withCode(error, "NOT_FOUND", "No row you may change matches that key.");
+    }
     const errorId = randomUUID();
     logger.error({ err: original, errorId, path: error.path }, "unexpected error in a GraphQL request");
     return withCode(error, "INTERNAL_SERVER_ERROR", `An unexpected error occurred (errorId ${errorId}).`, { errorId });
   };
 }
 
-export function statusForCode(code: string): number {
-  return errorCodes[code]?.status ?? 500;
-}
-
 type WireError = { message?: string; extensions?: Record<string, unknown> };
 
-/** Errors that never reach maskError (parse, validation, bad request) get their code here. */
-function codeWireErrors(errors: WireError[], statusCode: number): boolean {
+/** Errors that never reach maskError (parse and validation) get their code here. */
+function codeWireErrors(errors: WireError[]): boolean {
   let changed = false;
   for (const error of errors) {
     if (typeof error.extensions?.code === "string") continue;
     const { statusCode: _status, ...rest } = error.extensions ?? {};
-    const code = /^Syntax Error/.test(error.message ?? "")
-      ? "GRAPHQL_PARSE_FAILED"
-      : statusCode >= 400 && !("locations" in error)
-        ? "BAD_REQUEST"
-        : "GRAPHQL_VALIDATION_FAILED";
+    const code = /^Syntax Error/.test(error.message ?? "") ? "GRAPHQL_PARSE_FAILED" : "GRAPHQL_VALIDATION_FAILED";
     error.extensions = { ...rest, code };
     changed = true;
   }
@@ -94,12 +90,12 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
         }
         if (result.type === "json") {
           const errors = (result.json as { errors?: WireError[] } | null)?.errors;
-          if (errors) codeWireErrors(errors, result.statusCode);
+          if (errors) codeWireErrors(errors);
           return result;
         }
         if (result.type === "buffer" && result.buffer.includes('"errors":')) {
           const payload = JSON.parse(result.buffer.toString("utf8")) as { errors?: WireError[] };
-          if (payload.errors && codeWireErrors(payload.errors, result.statusCode)) {
+          if (payload.errors && codeWireErrors(payload.errors)) {
             const buffer = Buffer.from(JSON.stringify(payload), "utf8");
             return { ...result, buffer, headers: { ...result.headers, "content-length": String(buffer.length) } };
           }

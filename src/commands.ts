@@ -121,6 +121,7 @@ async function main(argv: string[]): Promise<void> {
       });
     }
     case "token":
+      if (config.env === "production") throw new Error("token mints development tokens; it is refused with NODE_ENV=production.");
       if (!values.user) throw new Error("token needs --user <id|email|username>.");
       return mintToken(config, logger, values.user, values.role, values.org);
     case "db-url":

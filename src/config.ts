@@ -73,9 +73,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   const env = parsed.data;
   if (env.NODE_ENV === "production") {
     if (!env.DATABASE_URL) throw new ConfigError("DATABASE_URL is required in production (the embedded PostgreSQL is for development).");
-    if (!env.JWT_SECRET && !env.JWT_PUBLIC_KEY && !env.JWKS_URL) {
-      throw new ConfigError("Set JWT_SECRET (or JWT_PUBLIC_KEY / JWKS_URL) in production; a generated secret is for development only.");
-    }
+    // Groundwork signs its own access tokens (HS256), so it needs the secret even
+    // when an external identity provider's keys are accepted as well.
+    if (!env.JWT_SECRET) throw new ConfigError("JWT_SECRET is required in production; a generated secret is for development only.");
   }
   if (env.JWT_PUBLIC_KEY && env.JWKS_URL) throw new ConfigError("Set JWT_PUBLIC_KEY or JWKS_URL, not both.");
   return {

@@ -148,7 +148,7 @@ alter table auth.roles enable row level security;
 
 create policy "signed-in users see every role"
   on auth.roles for select to gw_user
-  using (true);
+  using ((select auth.uid()) is not null);
 create policy "admins add roles"
   on auth.roles for insert to gw_admin
   with check ((select auth.has_role('gw_admin')));

@@ -93,7 +93,8 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     await provisionDatabase({
       rootUrl: config.rootDatabaseUrl,
       database: databaseName(ownerUrl),
-      ownerPassword: passwordOf(ownerUrl),
+      // Only set gw_owner's password when DATABASE_URL really connects as gw_owner.
+      ownerPassword: userName(ownerUrl) === "gw_owner" ? passwordOf(ownerUrl) : undefined,
       authenticatorPassword: passwordOf(authenticatorUrl),
     });
   }

@@ -34,7 +34,6 @@ export function makePreset({ pool, tokenService, logger }: PresetOptions): Graph
       }),
     ],
     grafast: {
-      explain: process.env.GW_EXPLAIN === "1",
       context(requestContext) {
         const req = requestContext.expressv4?.req;
         const userAgent = req?.headers["user-agent"];

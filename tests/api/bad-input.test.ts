@@ -102,3 +102,13 @@ describe("bad input gets a coded 4xx-class error and writes nothing", () => {
     expect(rows[0].n).toBeGreaterThan(0);
   });
 });
+
+describe("mutations by key that match nothing", () => {
+  it("answer NOT_FOUND, not an internal error", async () => {
+    const user = await registerUser(api, "nf");
+    const claims = JSON.parse(Buffer.from(user.accessToken.split(".")[1]!, "base64url").toString());
+    const { token: admin } = await api.tokens.sign({ sub: claims.sub, role: "gw_admin", sid: claims.sid });
+    const result = await api.graphql(`mutation { deleteRole(input: {roleName: "no_such_role"}) { role { roleName } } }`, {}, admin);
+    expect(codesOf(result)).toEqual(["NOT_FOUND"]);
+  });
+});
