@@ -82,7 +82,7 @@ export const AuthPlugin = extendSchema((build) => {
       return lambda({ result: $result, tokenService: context().get("tokenService") }, async ({ result, tokenService }) => {
         const { grant, user } = result;
         if (grant?.error_code) throw codedError(grant.error_code as ErrorCode, grant.error_message ?? grant.error_code);
-        if (!grant?.user_id || !grant.session_id || !grant.role || !grant.refresh_token || !grant.refresh_expires_at) {
+        if (!grant?.user_id || !grant.session_id || !grant.role || !grant.refresh_expires_at) {
           throw new Error("a sign-in function returned an incomplete grant");
         }
         const access = await tokenService.sign({ sub: grant.user_id, role: grant.role, sid: grant.session_id, org_id: grant.org_id });
@@ -109,9 +109,14 @@ export const AuthPlugin = extendSchema((build) => {
         accessToken: String!
         "When the access token expires; refresh before then."
         expiresAt: Datetime!
-        "Opaque and single-use: refreshSession returns a new one. Presenting a spent one revokes the whole session family."
-        refreshToken: String!
-        "When the refresh token expires."
+        """
+        Opaque and single-use: refreshSession returns a new one; presenting a spent
+        one revokes the whole session family. Null from switchOrganization and
+        assumeRole: they change what your current refresh token refreshes into, and
+        an access token alone never yields a refresh token.
+        """
+        refreshToken: String
+        "When your refresh token expires."
         refreshExpiresAt: Datetime!
         "The signed-in user, as the new token sees it."
         user: User

@@ -125,12 +125,15 @@ as $$
 declare
   v_user_id uuid := auth.uid();
 begin
-  if v_user_id is null or has_role.role_name is null
-     or auth.role() is distinct from has_role.role_name then
+  if v_user_id is null or has_role.role_name is null then
     return false;
   end if;
+  -- Every signed-in role (staff roles and gw_admin inherit gw_user) is a gw_user.
   if has_role.role_name = 'gw_user' then
     return true;
+  end if;
+  if auth.role() is distinct from has_role.role_name then
+    return false;
   end if;
   return exists (
     select 1
@@ -141,7 +144,7 @@ begin
 end;
 $$;
 comment on function auth.has_role(text) is
-  E'True when the request runs as role_name (the role claim) and that is still deserved: the caller is signed in (auth.uid() is not null) and role_name is gw_user or is still granted to them in auth.user_roles. A token minted before a staff role was revoked therefore stops passing has_role() at once, even though the request still runs as that Postgres role until the token expires. Use it in policies for staff access: (select auth.has_role(''role_finance'')). Security definer because it must read auth.user_roles for any caller.';
+  E'True when the caller is signed in (auth.uid() is not null) and either role_name is gw_user (every signed-in role is one) or the request runs as role_name (the role claim) and it is still granted to them in auth.user_roles. A token minted before a staff role was revoked therefore stops passing has_role() at once, even though the request still runs as that Postgres role until the token expires. Use it in policies for staff access: (select auth.has_role(''role_finance'')). Security definer because it must read auth.user_roles for any caller.';
 
 create function auth.current_user_organization_ids() returns setof uuid
   language plpgsql

@@ -3,7 +3,7 @@
 -- of its first token). Refresh tokens are opaque and single-use; only their
 -- sha256 is stored. Presenting a spent one revokes its whole family.
 
-drop function if exists auth_private.rotate_session(uuid, uuid, text, boolean, uuid, text) cascade;
+drop function if exists auth_private.retarget_session(uuid, uuid, text, boolean, uuid) cascade;
 drop function if exists auth_private.revoke_family(uuid) cascade;
 drop function if exists auth_private.lock_family(uuid) cascade;
 drop function if exists auth_private.issue_session(uuid, uuid, uuid, text, uuid, text) cascade;
@@ -258,13 +258,12 @@ $$;
 comment on function auth_private.revoke_family(uuid) is
   'Revokes every token of a session family and blacklists each one until its expiry; returns how many tokens were newly revoked.';
 
-create function auth_private.rotate_session(
+create function auth_private.retarget_session(
   user_id uuid,
   family_id uuid,
   role text,
   change_org boolean,
-  org_id uuid,
-  user_agent text
+  org_id uuid
 ) returns auth.token_grant
   language plpgsql
   volatile
@@ -275,14 +274,14 @@ declare
   v_role text;
   v_org_id uuid;
 begin
-  if not auth_private.lock_family(rotate_session.family_id) then
+  if not auth_private.lock_family(retarget_session.family_id) then
     raise exception 'Your session no longer exists; sign in again.' using errcode = 'LOGIN';
   end if;
 
   select s.* into v_current
     from auth.sessions s
-   where s.family_id = rotate_session.family_id
-     and s.user_id = rotate_session.user_id
+   where s.family_id = retarget_session.family_id
+     and s.user_id = retarget_session.user_id
      and s.rotated_at is null
      and s.revoked_at is null
    order by s.created_at desc
@@ -292,25 +291,20 @@ begin
     raise exception 'Your session has ended; sign in again.' using errcode = 'LOGIN';
   end if;
 
-  v_role := auth_private.effective_role(rotate_session.user_id, coalesce(rotate_session.role, v_current.role));
+  v_role := auth_private.effective_role(retarget_session.user_id, coalesce(retarget_session.role, v_current.role));
   v_org_id := auth_private.effective_org_id(
-    rotate_session.user_id,
-    case when rotate_session.change_org then rotate_session.org_id else v_current.org_id end
+    retarget_session.user_id,
+    case when retarget_session.change_org then retarget_session.org_id else v_current.org_id end
   );
 
-  update auth.sessions s set rotated_at = now() where s.session_id = v_current.session_id;
+  -- The live refresh token now carries the new role/org, so the next refresh keeps them.
+  update auth.sessions s set role = v_role, org_id = v_org_id where s.session_id = v_current.session_id;
 
-  return auth_private.issue_session(
-    rotate_session.user_id,
-    v_current.family_id,
-    v_current.session_id,
-    v_role,
-    v_org_id,
-    coalesce(rotate_session.user_agent, v_current.user_agent)
-  );
+  return row(retarget_session.user_id, v_current.family_id, v_role, v_org_id,
+    null::text, v_current.expires_at, null::text, null::text)::auth.token_grant;
 end;
 $$;
-comment on function auth_private.rotate_session(uuid, uuid, text, boolean, uuid, text) is
-  'Replaces the live token of a family with a child carrying role (null: keep, if still granted) and, when change_org, org_id (else keep, if still a member). Raises LOGIN when the family has no live, unexpired token.';
+comment on function auth_private.retarget_session(uuid, uuid, text, boolean, uuid) is
+  'Changes the role and/or organization of the caller''s live session (the family''s unrotated, unrevoked refresh token) and returns a grant for a new access token only: refresh_token is null, so an access token alone can never obtain a refresh token (a stolen 15-minute token cannot become a 30-day session). Raises LOGIN when the family is gone or its refresh token expired.';
 
 revoke execute on all functions in schema auth, auth_private from public;

@@ -348,13 +348,11 @@ begin
     raise exception 'You are not a member of that organization.' using errcode = 'NOMEM';
   end if;
 
-  return auth_private.rotate_session(
-    v_user_id, v_family_id, null, true, switch_organization.organization_id, switch_organization.user_agent
-  );
+  return auth_private.retarget_session(v_user_id, v_family_id, null, true, switch_organization.organization_id);
 end;
 $$;
 comment on function auth.switch_organization(uuid, text) is
-  E'@behavior -queryField -mutationField -typeField\nRotates your session to act in an organization (org_id claim), or in none when organization_id is null; returns the new grant, whose refresh token replaces the old one. Raises LOGIN (signed out, no session, or session ended) or NOMEM (not a member). Security definer because sessions have no API write grants.';
+  E'@behavior -queryField -mutationField -typeField\nMakes your session act in an organization (org_id claim), or in none when organization_id is null. Returns a new access token; your refresh token stays the same and now refreshes into this organization (an access token alone never yields a refresh token). Raises LOGIN (signed out, no session, or session ended) or NOMEM (not a member). Security definer because sessions have no API write grants.';
 
 --------------------------------------------------------------------------------
 
@@ -383,13 +381,11 @@ begin
     raise exception 'The role % is not granted to you.', assume_role.role using errcode = 'NOROL';
   end if;
 
-  return auth_private.rotate_session(
-    v_user_id, v_family_id, assume_role.role, false, null, assume_role.user_agent
-  );
+  return auth_private.retarget_session(v_user_id, v_family_id, assume_role.role, false, null);
 end;
 $$;
 comment on function auth.assume_role(text, text) is
-  E'@behavior -queryField -mutationField -typeField\nRotates your session to carry another role claim: gw_user, or a staff role granted to you in auth.user_roles. Returns the new grant, whose refresh token replaces the old one. Raises LOGIN (signed out, no session, or session ended), BADIN (no role) or NOROL (not granted). Security definer because sessions have no API write grants.';
+  E'@behavior -queryField -mutationField -typeField\nMakes your session carry another role claim: gw_user, or a staff role granted to you in auth.user_roles. Returns a new access token; your refresh token stays the same and now refreshes into this role. Raises LOGIN (signed out, no session, or session ended), BADIN (no role) or NOROL (not granted). Security definer because sessions have no API write grants.';
 
 --------------------------------------------------------------------------------
 

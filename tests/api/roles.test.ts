@@ -43,3 +43,17 @@ describe("assumeRole", () => {
     expect(result.body.data?.assumeRole ?? null).toBeNull();
   });
 });
+
+describe("assumeRole and refresh", () => {
+  it("returns no refresh token (an access token alone never yields one), and the old refresh token now refreshes into the role", async () => {
+    const user = await registerUser(api, "rolew");
+    await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, 'role_support')", [user.userId]);
+    const staff = (await assume("role_support", user.accessToken)).body.data?.assumeRole;
+    expect(staff.refreshToken).toBeNull();
+    const refreshed = await api.graphql(
+      `mutation($input: RefreshSessionInput!) { refreshSession(input: $input) { ${authFields} } }`,
+      { input: { refreshToken: user.refreshToken } },
+    );
+    expect(roleOf(refreshed.body.data?.refreshSession.accessToken)).toBe("role_support");
+  });
+});
