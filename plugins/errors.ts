@@ -4,6 +4,11 @@ import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../src/logger.ts";
 import { isRegisteredSqlCode, type ErrorCode } from "./errorCodes.ts";
 
+/** The body of an error answered outside GraphQL execution, shaped like a GraphQL result. */
+export function errorBody(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+  return { errors: [{ message, extensions: { ...extensions, code } }] };
+}
+
 /** An error whose message and code are meant for the client. */
 export function codedError(code: ErrorCode, message: string): SafeError {
   return new SafeError(message, { code });
@@ -85,7 +90,7 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
             type: "json",
             statusCode: status,
             headers: { ...result.headers, "content-type": "application/json; charset=utf-8" },
-            json: { errors: [{ message: isSafeError(result.error) || status < 500 ? result.error.message : "An unexpected error occurred.", extensions: { code } }] },
+            json: errorBody(code, isSafeError(result.error) || status < 500 ? result.error.message : "An unexpected error occurred."),
           };
         }
         if (result.type === "json") {

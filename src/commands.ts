@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { openDatabase } from "./db/database.ts";
+import { openDatabase, type DatabaseHandle } from "./db/database.ts";
 import { withClient } from "./db/diagnose.ts";
 import { migrateDatabase, resetAndMigrate } from "./db/migrate.ts";
 import { redact } from "./db/urls.ts";
@@ -40,7 +40,7 @@ async function runUntilSignal(config: Config, logger: Logger, parts: { api: bool
 }
 
 /** Opens the database, runs `fn`, and always stops an embedded cluster afterwards. */
-async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+async function withOpenDatabase<T>(config: Config, logger: Logger, fn: (db: DatabaseHandle) => Promise<T>): Promise<T> {
   const db = await openDatabase(config, logger);
   try {
     return await fn(db);
@@ -61,7 +61,7 @@ async function confirm(question: string): Promise<boolean> {
 
 async function mintToken(config: Config, logger: Logger, user: string, role: string, org: string | undefined): Promise<void> {
   const tokens = await makeTokenService(config);
-  await withDatabase(config, logger, async (db) => {
+  await withOpenDatabase(config, logger, async (db) => {
     await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
     const grant = await withClient(db.ownerUrl, "minting a token", async (client) => {
       const { rows } = await client.query<{ user_id: string; session_id: string }>(
@@ -104,7 +104,7 @@ async function main(argv: string[]): Promise<void> {
     case "worker":
       return runUntilSignal(config, logger, { api: false, worker: true });
     case "migrate":
-      return withDatabase(config, logger, async (db) => {
+      return withOpenDatabase(config, logger, async (db) => {
         await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
         logger.info("database is up to date");
       });
@@ -115,7 +115,7 @@ async function main(argv: string[]): Promise<void> {
         process.exitCode = 1;
         return;
       }
-      return withDatabase(config, logger, async (db) => {
+      return withOpenDatabase(config, logger, async (db) => {
         await resetAndMigrate({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
         logger.info("database reset and migrated");
       });
@@ -129,7 +129,7 @@ async function main(argv: string[]): Promise<void> {
         console.log(redact(config.databaseUrl));
         return;
       }
-      return withDatabase(config, logger, async (db) => {
+      return withOpenDatabase(config, logger, async (db) => {
         console.log(`DATABASE_URL=${db.ownerUrl}\nAUTH_DATABASE_URL=${db.authenticatorUrl}\nROOT_DATABASE_URL=${db.rootUrl}`);
         console.error("(the embedded cluster runs only while a groundwork command does: start it with npm start)");
       });

@@ -1,7 +1,8 @@
 import express, { type ErrorRequestHandler } from "express";
 import { createServer, type Server } from "node:http";
-import { createPool } from "../db/pool.ts";
 import { postgraphile } from "postgraphile";
+import { errorBody } from "../../plugins/errors.ts";
+import { createPool } from "../db/pool.ts";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import type { Logger } from "../logger.ts";
 import { authenticate } from "./authenticate.ts";
@@ -13,9 +14,9 @@ import { makePreset } from "./preset.ts";
 const requestErrors: ErrorRequestHandler = (error: { type?: string; status?: number }, _req, res, next) => {
   if (res.headersSent) return next(error);
   if (error.type === "entity.too.large") {
-    res.status(413).json({ errors: [{ message: `The request body is larger than ${maxRequestBytes} bytes.`, extensions: { code: "PAYLOAD_TOO_LARGE" } }] });
+    res.status(413).json(errorBody("PAYLOAD_TOO_LARGE", `The request body is larger than ${maxRequestBytes} bytes.`));
   } else if (error.type === "entity.parse.failed" || error.type === "encoding.unsupported" || error.type === "charset.unsupported") {
-    res.status(400).json({ errors: [{ message: "The request body is not valid JSON.", extensions: { code: "BAD_REQUEST" } }] });
+    res.status(400).json(errorBody("BAD_REQUEST", "The request body is not valid JSON."));
   } else {
     next(error);
   }

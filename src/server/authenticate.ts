@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
+import { errorBody } from "../../plugins/errors.ts";
 import type { AccessClaims, TokenService, VerifyFailure } from "./jwt.ts";
 
 /** Who a request runs as: the token's role and claims, or anonymous. */
@@ -18,7 +19,7 @@ export function authOf(req: Request | undefined): RequestAuth {
 export function sendAuthFailure(res: Response, failure: Pick<VerifyFailure, "status" | "reason" | "message">): void {
   const code = failure.status === 403 ? "FORBIDDEN" : "UNAUTHENTICATED";
   if (failure.status === 401) res.setHeader("WWW-Authenticate", `Bearer error="invalid_token", error_description="${failure.reason}"`);
-  res.status(failure.status).json({ errors: [{ message: failure.message, extensions: { code, reason: failure.reason } }] });
+  res.status(failure.status).json(errorBody(code, failure.message, { reason: failure.reason }));
 }
 
 /**
