@@ -31,6 +31,12 @@ export const sqlErrorCodes = {
   MEMBR: { status: 409, meaning: "That user is already a member." },
   NOUSR: { status: 404, meaning: "No such user." },
   LOWNR: { status: 409, meaning: "An organization must keep at least one owner." },
+  // platform primitives
+  RTYPE: { status: 400, meaning: "The code is not an active type of its registry namespace (unknown or retired)." },
+  AUDRO: { status: 403, meaning: "The audit change log is append-only: no update, delete or truncate." },
+  NOPKY: { status: 400, meaning: "The table has no primary key, so it cannot be audited." },
+  NTFND: { status: 404, meaning: "No such object that you may act on (absent, or not yours)." },
+  BADST: { status: 409, meaning: "The object is not in a state that allows this (e.g. replaying a message that is not dead)." },
   // PostgreSQL's own codes that are safe to show: they describe the input, not the server.
   "23502": { status: 400, meaning: "not_null_violation: a required value is missing." },
   "23503": { status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },

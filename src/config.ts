@@ -1,6 +1,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { projectRoot } from "./paths.ts";
+import type { TaskOptions } from "./worker/tasks/index.ts";
 
 const port = z.coerce.number().int().min(1).max(65535);
 const postgresUrl = z
@@ -28,6 +29,10 @@ const EnvSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(12),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
+  INBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -55,6 +60,8 @@ export interface Config {
     accessTokenTtlSeconds: number;
   };
   workerConcurrency: number;
+  /** Webhook delivery and inbox retry schedules. */
+  tasks: TaskOptions;
   /** Connections the API keeps to PostgreSQL. */
   poolSize: number;
 }
@@ -98,6 +105,15 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
     },
     workerConcurrency: env.WORKER_CONCURRENCY,
+    tasks: {
+      webhooks: {
+        timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+        maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
+        baseDelayMs: env.WEBHOOK_RETRY_BASE_MS,
+        maxDelayMs: Math.max(env.WEBHOOK_RETRY_BASE_MS, 3 * 3600_000),
+      },
+      inbox: { maxAttempts: env.INBOX_MAX_ATTEMPTS, baseDelayMs: env.WEBHOOK_RETRY_BASE_MS, maxDelayMs: Math.max(env.WEBHOOK_RETRY_BASE_MS, 3600_000) },
+    },
     poolSize: env.DATABASE_POOL_SIZE,
   };
 }

@@ -39,7 +39,7 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
   };
   try {
     await migrateDatabase({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, logger });
-    if (parts.worker) worker = await startWorker({ ownerUrl: database.ownerUrl, concurrency: config.workerConcurrency, logger });
+    if (parts.worker) worker = await startWorker({ ownerUrl: database.ownerUrl, concurrency: config.workerConcurrency, logger, tasks: config.tasks });
     if (parts.api) {
       api = await startApi({
         authenticatorUrl: database.authenticatorUrl,

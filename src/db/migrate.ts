@@ -39,15 +39,17 @@ async function hasCurrentMigration(): Promise<boolean> {
 }
 
 /**
- * Applies committed migrations (and, in a working copy, migrations/current/),
- * then installs or upgrades the graphile-worker schema. Idempotent.
+ * Installs or upgrades the graphile-worker schema, then applies committed
+ * migrations (and, in a working copy, migrations/current/). Idempotent.
+ * Migrations reach graphile_worker only from plpgsql bodies, resolved at run
+ * time, so a shadow database without it can still be built by `commit`.
  */
 export async function migrateDatabase(target: MigrateTarget): Promise<void> {
   const settings = settingsFor(target);
   try {
+    await installWorkerSchema({ connectionString: target.ownerUrl });
     if (await hasCurrentMigration()) await watch(settings, true);
     else await migrateCommitted(settings);
-    await installWorkerSchema({ connectionString: target.ownerUrl });
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code && /^(E[A-Z]+|28|3D)/.test(code)) throw explainConnectionError(error, target.ownerUrl, "migrating");

@@ -2,4 +2,7 @@
 export const crontab = [
   // Expired entries no longer matter: the token they name is dead anyway.
   "*/15 * * * * auth_cleanup_refresh_token_blacklist ?max=1",
+  // Seal committed audit rows into the hash chain: at most about a minute behind.
+  "* * * * * audit_seal ?max=1",
+  "17 * * * * ops_gc_job_queues ?max=1",
 ].join("\n");

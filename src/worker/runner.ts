@@ -2,12 +2,15 @@ import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
 import { createPool } from "../db/pool.ts";
 import type { Logger } from "../logger.ts";
 import { crontab } from "./crontab.ts";
-import { taskList } from "./tasks/index.ts";
+import { defaultTaskOptions, makeTaskList, type TaskOptions } from "./tasks/index.ts";
 
 export interface WorkerOptions {
   ownerUrl: string;
   concurrency: number;
   logger: Logger;
+  tasks?: TaskOptions;
+  /** Run only these tasks (graphile-worker then fetches no other jobs); default all. */
+  only?: readonly string[];
 }
 
 export interface Worker {
@@ -15,14 +18,17 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-export async function startWorker({ ownerUrl, concurrency, logger }: WorkerOptions): Promise<Worker> {
+export async function startWorker({ ownerUrl, concurrency, logger, tasks = defaultTaskOptions, only }: WorkerOptions): Promise<Worker> {
   const log = logger.child({ component: "worker" });
   const pgPool = createPool(ownerUrl, concurrency + 2, log, "worker");
+  const allTasks = makeTaskList(tasks);
+  const taskList = only ? Object.fromEntries(Object.entries(allTasks).filter(([name]) => only.includes(name))) : allTasks;
   const runner = await run({
     pgPool,
     concurrency,
     taskList,
-    crontab,
+    // A restricted worker is a helper beside a full one: the full one runs the schedule.
+    crontab: only ? "" : crontab,
     // Groundwork owns process signals and shuts the worker down itself.
     noHandleSignals: true,
     logger: new WorkerLogger((scope) => (level, message, meta) => {

@@ -1,7 +1,31 @@
 import type { TaskList } from "graphile-worker";
+import type { RetryPolicy } from "../retry.ts";
+import { audit_seal } from "./audit_seal.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
+import { makeInboxProcess } from "./inbox_process.ts";
+import { ops_gc_job_queues } from "./ops_gc_job_queues.ts";
+import { makeOutboxDeliver, type WebhookOptions } from "./outbox_deliver.ts";
+
+export interface TaskOptions {
+  webhooks: WebhookOptions;
+  inbox: RetryPolicy;
+}
+
+export const defaultTaskOptions: TaskOptions = {
+  // 12 attempts over about 5.7 hours: 5 s, 10 s, 20 s … capped at 3 h (± jitter).
+  webhooks: { timeoutMs: 10_000, maxAttempts: 12, baseDelayMs: 5_000, maxDelayMs: 3 * 3600_000 },
+  inbox: { maxAttempts: 10, baseDelayMs: 5_000, maxDelayMs: 3600_000 },
+};
 
 /** Every task the worker runs, by identifier (jobs are also added from SQL). */
-export const taskList: TaskList = {
-  auth_cleanup_refresh_token_blacklist,
-};
+export function makeTaskList(options: TaskOptions = defaultTaskOptions): TaskList {
+  return {
+    audit_seal,
+    auth_cleanup_refresh_token_blacklist,
+    inbox_process: makeInboxProcess(options.inbox),
+    ops_gc_job_queues,
+    outbox_deliver: makeOutboxDeliver(options.webhooks),
+  };
+}
+
+export const taskList: TaskList = makeTaskList();
