@@ -30,7 +30,7 @@ grant execute on function ops.assert_operator() to gw_admin;
 -- Jobs
 
 create type ops.job as (
-  id bigint,
+  job_id bigint,
   queue_name text,
   task_identifier text,
   state text,
@@ -47,7 +47,7 @@ create type ops.job as (
   updated_at timestamptz
 );
 comment on type ops.job is 'A graphile-worker job as operators see it.';
-comment on column ops.job.id is 'The job''s id.';
+comment on column ops.job.job_id is 'The job''s id (graphile_worker jobs.id).';
 comment on column ops.job.queue_name is 'Named queue (jobs of one queue run one at a time), if any.';
 comment on column ops.job.task_identifier is 'The task that runs it.';
 comment on column ops.job.state is 'running (locked by a worker), ready (due), scheduled (due later), retrying (failed before, due again later or now) or dead (out of attempts).';
@@ -73,14 +73,14 @@ begin
   perform ops.assert_operator();
   return query
     select * from (
-      select j.id, q.queue_name, t.identifier,
+      select j.id as job_id, q.queue_name, t.identifier as task_identifier,
              case
                when j.locked_at is not null then 'running'
                when j.attempts >= j.max_attempts then 'dead'
                when j.attempts > 0 then 'retrying'
                when j.run_at <= pg_catalog.now() then 'ready'
                else 'scheduled'
-             end,
+             end as state,
              j.payload, j.priority, j.run_at, j.attempts, j.max_attempts, j.last_error, j.key, j.locked_at,
              j.locked_by, j.created_at, j.updated_at
         from graphile_worker._private_jobs j
@@ -89,7 +89,7 @@ begin
        where jobs.task_identifier is null or t.identifier = jobs.task_identifier
     ) s
     where jobs.state is null or s.state = jobs.state
-    order by s.id;
+    order by s.job_id;
 end;
 $$;
 comment on function ops.jobs(text, text) is
@@ -143,11 +143,11 @@ begin
   end if;
   -- Locked jobs are left alone by reschedule_jobs: they are running.
   perform graphile_worker.reschedule_jobs(job_ids, run_at := pg_catalog.now(), attempts := 0);
-  return query select * from ops.jobs() j where j.id = any (job_ids);
+  return query select * from ops.jobs() j where j.job_id = any (job_ids);
 end;
 $$;
 comment on function ops.retry_jobs(bigint[]) is
-  'Makes failed or dead jobs due now with their attempts reset. Running jobs are left alone. NTFND if an id is unknown. Operators only.';
+  E'@resultFieldName jobs\nMakes failed or dead jobs due now with their attempts reset. Running jobs are left alone. NTFND if an id is unknown. Operators only.';
 
 create function ops.cancel_jobs(job_ids bigint[]) returns integer
   language plpgsql
