@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLogger } from "../../src/logger.ts";
 import { makePreset } from "../../src/server/preset.ts";
 import { createTokenService } from "../../src/server/jwt.ts";
+import { exposedSchemas } from "../../src/server/schemas.ts";
 import { rootDb } from "../helpers/db.ts";
 import { testJwt } from "../helpers/api.ts";
 
@@ -27,7 +28,7 @@ describe("inflection across schemas", () => {
     const pool = new pg.Pool({ connectionString: inject("testDatabase").authenticatorUrl, max: 2 });
     const preset = makePreset({ pool, tokenService: createTokenService(testJwt, testJwt.secret), logger: createLogger("silent") });
     const service = preset.pgServices![0]!;
-    (service as { schemas: string[] }).schemas = ["auth", ...schemas];
+    (service as { schemas: string[] }).schemas = [...exposedSchemas, ...schemas];
     const pgl = postgraphile(preset);
     try {
       const { schema } = await pgl.getSchemaResult();
