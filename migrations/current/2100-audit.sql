@@ -294,7 +294,8 @@ begin
   end;
   insert into audit.change_log (schema_name, table_name, record_id, action, changed_by, payload, owner_id)
   values (tg_table_schema, tg_table_name, v_record_id, pg_catalog.lower(tg_op),
-          coalesce(auth.uid()::text, v_role, session_user::text), v_payload, v_owner::uuid);
+          -- The token's sub when uid() is already null because this very change revoked the session (logout).
+          coalesce(auth.uid()::text, auth.jwt() ->> 'sub', v_role, session_user::text), v_payload, v_owner::uuid);
   return null;
 end;
 $$;

@@ -121,7 +121,9 @@ begin
     case when v_actor_id is not distinct from old.user_id
          then v_member || ' left ' || v_organization
          else coalesce(v_actor, 'The system') || ' removed ' || coalesce(v_member, 'a deleted user') || ' from ' || v_organization end,
-    old.organization_id, old.user_id, pg_catalog.jsonb_build_object('role', old.role));
+    -- The subject may be a user being deleted right now (cascade): keep only their id in the context.
+    old.organization_id, case when v_member is not null then old.user_id end,
+    pg_catalog.jsonb_build_object('role', old.role, 'userId', old.user_id));
   if v_actor_id is distinct from old.user_id and v_member is not null then
     perform outbox.notify_user(old.user_id, 'member.removed',
       coalesce(v_actor, 'The system') || ' removed you from ' || v_organization,
