@@ -39,13 +39,13 @@ create policy "signed-in users read every type"
   using (true);
 create policy "operators add types"
   on registry.types for insert to gw_admin
-  with check (true);
+  with check ((select auth.has_role('gw_admin')));
 create policy "operators change types"
   on registry.types for update to gw_admin
-  using (true) with check (true);
+  using ((select auth.has_role('gw_admin'))) with check ((select auth.has_role('gw_admin')));
 create policy "operators delete unused types"
   on registry.types for delete to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 
 grant select on registry.types to gw_user;
 grant insert (namespace, code, label, description, metadata, is_active, sort_order) on registry.types to gw_admin;
@@ -54,7 +54,7 @@ grant update (label, description, metadata, is_active, sort_order) on registry.t
 grant delete on registry.types to gw_admin;
 
 comment on table registry.types is
-  E'@behavior -delete\nA domain type: a code within a namespace (for example order_status/placed). Tables reference (namespace, code) with a foreign key, so only registered codes are accepted; a retired type (isActive false) is refused for new values and kept for old ones. Operators (gw_admin) add and retire types.';
+  E'A domain type: a code within a namespace (for example order_status/placed). Tables reference (namespace, code) with a foreign key, so only registered codes are accepted; a retired type (isActive false) is refused for new values and kept for old ones. Operators (gw_admin) add and retire types; deleting one that is in use fails (23503).';
 comment on column registry.types.namespace is 'What kind of type this is, e.g. order_status or outbox_topic: lowercase, digits, _ and .';
 comment on column registry.types.code is 'The value stored in domain tables, unique within the namespace.';
 comment on column registry.types.label is 'Human-readable name, 1 to 200 characters.';

@@ -61,7 +61,7 @@ create index change_log_unsealed_idx on audit.change_log (audit_id) where chain_
 
 create policy "operators read the whole change log"
   on audit.change_log for select to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 create policy "users read the changes of records they own"
   on audit.change_log for select to gw_user
   using (owner_id = (select auth.uid()));
@@ -216,6 +216,7 @@ declare
   v_prev bytea;
   v_expected_seq bigint := greatest(coalesce(from_seq, 1), 1);
 begin
+  perform auth_private.assert_operator();
   if v_expected_seq > 1 then
     select c.hash into v_prev from audit.change_log c where c.chain_seq = v_expected_seq - 1;
     if not found then
@@ -401,7 +402,7 @@ create policy "users read what they did, what was done to them and their organiz
   );
 create policy "operators read all activity"
   on audit.activity for select to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 
 grant select on audit.activity to gw_user;
 

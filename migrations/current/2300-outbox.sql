@@ -54,7 +54,7 @@ create index events_created_at_brin on outbox.events using brin (created_at);
 
 create policy "operators read every event"
   on outbox.events for select to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 create policy "organization owners and admins read their organization's events"
   on outbox.events for select to gw_user
   using (organization_id = any (array(select auth.current_user_admin_organization_ids())));
@@ -111,7 +111,7 @@ create policy "owners and admins delete their organization's webhooks"
   using (organization_id = any (array(select auth.current_user_admin_organization_ids())));
 create policy "operators see every webhook"
   on outbox.webhook_subscriptions for select to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 
 grant select on outbox.webhook_subscriptions to gw_user;
 grant insert (organization_id, url, topics, is_active, description) on outbox.webhook_subscriptions to gw_user;
@@ -119,11 +119,11 @@ grant update (url, topics, is_active, description) on outbox.webhook_subscriptio
 grant delete on outbox.webhook_subscriptions to gw_user;
 
 comment on table outbox.webhook_subscriptions is
-  'An HTTPS endpoint that receives an organization''s events whose topic is listed (* for all), signed with the subscription''s secret. Managed by the organization''s owners and admins.';
+  'An HTTP(S) endpoint that receives an organization''s events whose topic is listed (* for all), signed with the subscription''s secret. Managed by the organization''s owners and admins.';
 comment on column outbox.webhook_subscriptions.subscription_id is 'The subscription''s id.';
 comment on column outbox.webhook_subscriptions.organization_id is 'Whose events it receives.';
 comment on column outbox.webhook_subscriptions.url is 'Where events are POSTed (http or https URL, at most 2000 characters).';
-comment on column outbox.webhook_subscriptions.secret is 'HMAC-SHA256 key of the X-Groundwork-Signature header (generated; see rotateWebhookSecret).';
+comment on column outbox.webhook_subscriptions.secret is 'HMAC-SHA256 key of the X-Groundwork-Signature header (generated; see outboxRotateWebhookSecret).';
 comment on column outbox.webhook_subscriptions.topics is 'Topics delivered, or {*} for every topic.';
 comment on column outbox.webhook_subscriptions.is_active is 'Inactive subscriptions receive nothing; their pending deliveries are cancelled.';
 comment on column outbox.webhook_subscriptions.description is 'What the endpoint is for.';
@@ -146,9 +146,9 @@ begin
   if exists (
     select 1 from pg_catalog.unnest(new.topics) t(code)
      where t.code <> '*'
-       and not exists (select 1 from registry.types r where r.namespace = 'outbox_topic' and r.code = t.code)
+       and not exists (select 1 from registry.types r where r.namespace = 'outbox_topic' and r.code = t.code and r.is_active)
   ) then
-    raise exception 'Unknown topic in %: topics are registry types of the namespace outbox_topic.', new.topics
+    raise exception 'Unknown or retired topic in %: topics are active registry types of the namespace outbox_topic.', new.topics
       using errcode = 'RTYPE';
   end if;
   if tg_op = 'UPDATE' then
@@ -199,7 +199,7 @@ create index dispatches_dead_idx on outbox.dispatches (dead_at) where status = '
 
 create policy "operators see every dispatch"
   on outbox.dispatches for select to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 create policy "owners and admins see their organization's dispatches"
   on outbox.dispatches for select to gw_user
   using (organization_id = any (array(select auth.current_user_admin_organization_ids())));
@@ -247,7 +247,7 @@ create index deliveries_attempted_at_brin on outbox.deliveries using brin (attem
 
 create policy "operators see every delivery attempt"
   on outbox.deliveries for select to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 create policy "owners and admins see their organization's delivery attempts"
   on outbox.deliveries for select to gw_user
   using (organization_id = any (array(select auth.current_user_admin_organization_ids())));
@@ -318,7 +318,7 @@ begin
 end;
 $$;
 comment on function outbox_private.enqueue_streams(text[], timestamptz) is
-  'Makes sure each stream has a delivery job (at run_at, default now; an earlier waiting job keeps its time).';
+  'Makes sure each stream has a delivery job (at run_at, default now). A waiting job keeps its run_at (job_key_preserve_run_at); a running one is superseded by a new job.';
 
 create function outbox_private.tg_events__fan_out() returns trigger
   language plpgsql
@@ -503,6 +503,8 @@ create function outbox.send_test_webhook(subscription_id uuid) returns bigint
 as $$
 declare
   v_subscription outbox.webhook_subscriptions;
+  v_event_id bigint;
+  v_stream text;
 begin
   select * into v_subscription from outbox.webhook_subscriptions s
    where s.subscription_id = send_test_webhook.subscription_id
@@ -511,12 +513,22 @@ begin
     raise exception 'No webhook subscription % that you manage.', send_test_webhook.subscription_id
       using errcode = 'NTFND';
   end if;
-  return outbox.publish('webhook.test', pg_catalog.jsonb_build_object('subscriptionId', v_subscription.subscription_id),
-                        'webhook_subscription', v_subscription.subscription_id::text, v_subscription.organization_id);
+  -- No organization on the event, so the fan-out sends it nowhere else: only
+  -- to this subscription, whatever its topics.
+  insert into outbox.events (topic, payload, aggregate_type, aggregate_id, organization_id, actor_id)
+  values ('webhook.test', pg_catalog.jsonb_build_object('subscriptionId', v_subscription.subscription_id,
+                                                        'organizationId', v_subscription.organization_id),
+          'webhook_subscription', v_subscription.subscription_id::text, null, auth.uid())
+  returning event_id into v_event_id;
+  v_stream := v_subscription.subscription_id::text || '/webhook_subscription:' || v_subscription.subscription_id::text;
+  insert into outbox.dispatches (event_id, subscription_id, organization_id, stream)
+  values (v_event_id, v_subscription.subscription_id, v_subscription.organization_id, v_stream);
+  perform outbox_private.enqueue_streams(array[v_stream]);
+  return v_event_id;
 end;
 $$;
 comment on function outbox.send_test_webhook(uuid) is
-  E'@resultFieldName eventId\nPublishes a webhook.test event to your organization (every subscription listening for it or * receives it) and returns the event id. Owners and admins only (NTFND otherwise).';
+  E'@resultFieldName eventId\nSends a webhook.test event to this subscription only (whatever its topics, even if inactive) and returns the event id; follow it in outboxDispatches. Owners and admins of its organization only (NTFND otherwise).';
 grant execute on function outbox.send_test_webhook(uuid) to gw_user;
 
 create function outbox.replay_dead_letters(dispatch_ids bigint[] default null) returns integer
@@ -529,12 +541,15 @@ declare
   v_streams text[];
   v_count integer;
 begin
+  perform auth_private.assert_operator();
   with replayed as (
     update outbox.dispatches d
        set status = 'pending', attempts = 0, next_attempt_at = pg_catalog.now(), dead_at = null,
            replayed_at = pg_catalog.now()
      where d.status = 'dead'
        and (dispatch_ids is null or d.dispatch_id = any (dispatch_ids))
+       -- A deactivated subscription gets nothing, replayed or not.
+       and exists (select 1 from outbox.webhook_subscriptions s where s.subscription_id = d.subscription_id and s.is_active)
     returning d.stream
   )
   select pg_catalog.array_agg(distinct stream), pg_catalog.count(*) into v_streams, v_count from replayed;
@@ -545,5 +560,5 @@ begin
 end;
 $$;
 comment on function outbox.replay_dead_letters(bigint[]) is
-  E'@resultFieldName replayedCount\nSends dead letters again: the given dispatches, or every dead one when dispatchIds is null. Attempts restart at 1. Returns how many were replayed. Operators (gw_admin) only.';
+  E'@resultFieldName replayedCount\nSends dead letters again: the given dispatches, or every dead one when dispatchIds is null (those of deactivated subscriptions are skipped). Attempts restart at 1. Returns how many were replayed. Operators (gw_admin) only (DNIED when the grant was withdrawn).';
 grant execute on function outbox.replay_dead_letters(bigint[]) to gw_admin;

@@ -34,16 +34,16 @@ alter table inbox.sources enable row level security;
 
 create policy "operators see inbound sources"
   on inbox.sources for select to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 create policy "operators add inbound sources"
   on inbox.sources for insert to gw_admin
-  with check (true);
+  with check ((select auth.has_role('gw_admin')));
 create policy "operators change inbound sources"
   on inbox.sources for update to gw_admin
-  using (true) with check (true);
+  using ((select auth.has_role('gw_admin'))) with check ((select auth.has_role('gw_admin')));
 create policy "operators delete inbound sources"
   on inbox.sources for delete to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 
 grant select, delete on inbox.sources to gw_admin;
 grant insert (source, secret, handler, is_active, description) on inbox.sources to gw_admin;
@@ -61,6 +61,7 @@ comment on column inbox.sources.created_at is 'When the source was added.';
 create function inbox_private.tg_sources__validate() returns trigger
   language plpgsql
   volatile
+  security definer
   set search_path = ''
 as $$
 begin
@@ -70,7 +71,7 @@ begin
   return new;
 end;
 $$;
-comment on function inbox_private.tg_sources__validate() is 'Refuses a handler that is not a function of one inbox.messages argument.';
+comment on function inbox_private.tg_sources__validate() is 'Refuses a handler that is not a function of one inbox.messages argument. Security definer: handlers may live in private schemas the operator cannot see.';
 
 create trigger _100_validate
   before insert or update on inbox.sources
@@ -105,12 +106,12 @@ create index messages_dead_idx on inbox.messages (dead_at) where status = 'dead'
 
 create policy "operators see inbound messages"
   on inbox.messages for select to gw_admin
-  using (true);
+  using ((select auth.has_role('gw_admin')));
 
 grant select on inbox.messages to gw_admin;
 
 comment on table inbox.messages is
-  E'@behavior -insert -update -delete\nAn inbound webhook, stored once per (source, externalId) and processed by the worker: received, then processed (handler succeeded), ignored (no handler) or dead (every attempt failed; replay with replayInboxMessages).';
+  E'@behavior -insert -update -delete\nAn inbound webhook, stored once per (source, externalId) and processed by the worker: received, then processed (handler succeeded), ignored (no handler) or dead (every attempt failed; replay with inboxReplayMessages).';
 comment on column inbox.messages.message_id is 'The message''s id.';
 comment on column inbox.messages.source is 'Who sent it.';
 comment on column inbox.messages.external_id is 'The sender''s id for it (X-Groundwork-Event-Id / Idempotency-Key header, or the body''s id): a redelivery with the same id is ignored.';
@@ -300,6 +301,7 @@ declare
   v_ids bigint[];
   v_id bigint;
 begin
+  perform auth_private.assert_operator();
   if message_ids is not null then
     if exists (select 1 from pg_catalog.unnest(message_ids) i(id)
                 where not exists (select 1 from inbox.messages m where m.message_id = i.id)) then
@@ -323,5 +325,5 @@ begin
 end;
 $$;
 comment on function inbox.replay_messages(bigint[]) is
-  E'@resultFieldName replayedCount\nProcesses dead inbox messages again: the given ones (NTFND if unknown, BADST if not dead) or every dead one when messageIds is null. Returns how many. Operators (gw_admin) only.';
+  E'@resultFieldName replayedCount\nProcesses dead inbox messages again: the given ones (NTFND if unknown, BADST if not dead) or every dead one when messageIds is null. Returns how many. Operators (gw_admin) only (DNIED when the grant was withdrawn).';
 grant execute on function inbox.replay_messages(bigint[]) to gw_admin;

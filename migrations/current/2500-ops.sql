@@ -2,29 +2,14 @@
 -- success, and the actions operators take (retry, cancel, unlock, replay).
 -- Built on graphile-worker's own tables and admin functions, read from plpgsql
 -- so they resolve at run time. gw_admin only: each function is granted to it
--- alone and also checks auth.has_role('gw_admin'), so a withdrawn grant stops
--- working before the token expires.
+-- alone and also calls auth_private.assert_operator(), so a withdrawn grant
+-- stops working before the token expires.
 
 drop schema if exists ops cascade;
 
 create schema ops;
 comment on schema ops is 'Operator console over the job queue, the outbox and the inbox. gw_admin only.';
 grant usage on schema ops to gw_admin;
-
-create function ops.assert_operator() returns void
-  language plpgsql
-  stable
-  set search_path = ''
-as $$
-begin
-  if not auth.has_role('gw_admin') then
-    raise exception 'Operators only.' using errcode = 'DNIED';
-  end if;
-end;
-$$;
-comment on function ops.assert_operator() is
-  E'@behavior -queryField\nRaises DNIED unless the caller currently holds gw_admin in auth.user_roles.';
-grant execute on function ops.assert_operator() to gw_admin;
 
 --------------------------------------------------------------------------------
 -- Jobs
@@ -70,7 +55,7 @@ create function ops.jobs(state text default null, task_identifier text default n
   set search_path = ''
 as $$
 begin
-  perform ops.assert_operator();
+  perform auth_private.assert_operator();
   return query
     select * from (
       select j.id as job_id, q.queue_name, t.identifier as task_identifier,
@@ -111,7 +96,7 @@ create function ops.queue_depth()
   set search_path = ''
 as $$
 begin
-  perform ops.assert_operator();
+  perform auth_private.assert_operator();
   return query
     select t.identifier,
            pg_catalog.count(*) filter (where j.locked_at is null and j.attempts = 0 and j.run_at <= pg_catalog.now()),
@@ -136,7 +121,7 @@ create function ops.retry_jobs(job_ids bigint[]) returns setof ops.job
   set search_path = ''
 as $$
 begin
-  perform ops.assert_operator();
+  perform auth_private.assert_operator();
   if exists (select 1 from pg_catalog.unnest(job_ids) i(id)
               where not exists (select 1 from graphile_worker._private_jobs j where j.id = i.id)) then
     raise exception 'No job among %.', job_ids using errcode = 'NTFND';
@@ -158,7 +143,7 @@ as $$
 declare
   v_count integer;
 begin
-  perform ops.assert_operator();
+  perform auth_private.assert_operator();
   if exists (select 1 from pg_catalog.unnest(job_ids) i(id)
               where not exists (select 1 from graphile_worker._private_jobs j where j.id = i.id)) then
     raise exception 'No job among %.', job_ids using errcode = 'NTFND';
@@ -179,7 +164,7 @@ as $$
 declare
   v_count integer;
 begin
-  perform ops.assert_operator();
+  perform auth_private.assert_operator();
   select pg_catalog.count(*) into v_count from graphile_worker._private_jobs j where j.locked_by = any (worker_ids);
   perform graphile_worker.force_unlock_workers(worker_ids);
   return v_count;
@@ -210,7 +195,7 @@ create function ops.outbox_health()
   set search_path = ''
 as $$
 begin
-  perform ops.assert_operator();
+  perform auth_private.assert_operator();
   return query
     with pending as (
       select pg_catalog.count(*) as n, pg_catalog.min(d.created_at) as oldest
@@ -235,7 +220,6 @@ comment on function ops.outbox_health() is
   'Outbox lag (age of the oldest undelivered dispatch), dead letters, delivery success rate over the last hour, and inbox backlog. Operators only.';
 
 revoke execute on all functions in schema ops from public;
-grant execute on function ops.assert_operator() to gw_admin;
 grant execute on function ops.jobs(text, text) to gw_admin;
 grant execute on function ops.queue_depth() to gw_admin;
 grant execute on function ops.retry_jobs(bigint[]) to gw_admin;

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
 import { errorBody } from "../../plugins/errors.ts";
 import type { AccessClaims, TokenService, VerifyFailure } from "./jwt.ts";
@@ -10,10 +11,40 @@ export interface RequestAuth {
 
 export const anonymous: RequestAuth = { role: "gw_anonymous", claims: { role: "gw_anonymous" } };
 
-const authByRequest = new WeakMap<Request, RequestAuth>();
+/**
+ * Keyed by the HTTP request, or for a WebSocket by its upgrade request, which
+ * lives as long as the socket: every operation on the socket runs as the token
+ * it presented in connection_init.
+ */
+const authByRequest = new WeakMap<IncomingMessage, RequestAuth>();
 
-export function authOf(req: Request | undefined): RequestAuth {
+/** The auth of a GraphQL operation, whether it came over HTTP or a WebSocket. */
+export function authOf(requestContext: Partial<Grafast.RequestContext> | undefined): RequestAuth {
+  const req = requestContext?.expressv4?.req ?? requestContext?.ws?.request;
   return (req && authByRequest.get(req)) ?? anonymous;
+}
+
+/** Records a verified token for a request (HTTP) or an upgrade request (WebSocket). */
+export function setAuth(req: IncomingMessage, auth: RequestAuth): void {
+  authByRequest.set(req, auth);
+}
+
+/** The claims of a verified token (which always has exp), or null for a caller without one. */
+export function claimsOf(auth: RequestAuth): AccessClaims | null {
+  return "exp" in auth.claims ? auth.claims : null;
+}
+
+export type BearerResult = { ok: true; auth: RequestAuth } | VerifyFailure;
+
+/** Verifies an `Authorization: Bearer <token>` value, the same way for HTTP and WebSockets. */
+export async function verifyBearer(tokens: TokenService, header: string): Promise<BearerResult> {
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
+  if (!match?.[1]) {
+    return { ok: false, status: 401, reason: "malformed_header", message: 'The Authorization header must be "Bearer <token>".' };
+  }
+  const result = await tokens.verify(match[1]);
+  if (!result.ok) return result;
+  return { ok: true, auth: { role: result.claims.role, claims: result.claims } };
 }
 
 export function sendAuthFailure(res: Response, failure: Pick<VerifyFailure, "status" | "reason" | "message">): void {
@@ -33,17 +64,12 @@ export function authenticate(tokens: TokenService) {
       next();
       return;
     }
-    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
-    if (!match?.[1]) {
-      sendAuthFailure(res, { status: 401, reason: "malformed_header", message: 'The Authorization header must be "Bearer <token>".' });
-      return;
-    }
-    const result = await tokens.verify(match[1]);
+    const result = await verifyBearer(tokens, header);
     if (!result.ok) {
       sendAuthFailure(res, result);
       return;
     }
-    authByRequest.set(req, { role: result.claims.role, claims: result.claims });
+    setAuth(req, result.auth);
     next();
   };
 }

@@ -5,9 +5,10 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { AuthPlugin } from "../../plugins/auth.ts";
 import { ErrorCodesPlugin, makeMaskError } from "../../plugins/errors.ts";
 import { SchemaPrefixInflectionPlugin } from "../../plugins/inflection.ts";
+import { RealtimePlugin } from "../../plugins/realtime.ts";
 import type { Logger } from "../logger.ts";
 import { maxRequestBytes } from "./limits.ts";
-import { authOf } from "./authenticate.ts";
+import { authOf, claimsOf } from "./authenticate.ts";
 import type { TokenService } from "./jwt.ts";
 import { exposedSchemas } from "./schemas.ts";
 
@@ -21,23 +22,30 @@ export interface PresetOptions {
 export function makePreset({ pool, tokenService, logger }: PresetOptions): GraphileConfig.Preset {
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
-    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, ErrorCodesPlugin],
+    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, RealtimePlugin, ErrorCodesPlugin],
     pgServices: [
       makePgService({
         pool,
         schemas: [...exposedSchemas],
         // Every transaction becomes the caller: SET LOCAL ROLE + request.jwt.claims.
+        // Over a WebSocket the caller is the token given in connection_init.
         pgSettings(requestContext) {
-          const auth = authOf(requestContext.expressv4?.req);
+          const auth = authOf(requestContext);
           return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims) };
         },
       }),
     ],
     grafast: {
       context(requestContext) {
-        const req = requestContext.expressv4?.req;
+        const req = requestContext.expressv4?.req ?? requestContext.ws?.request;
         const userAgent = req?.headers["user-agent"];
-        return { tokenService, userAgent: typeof userAgent === "string" ? userAgent.slice(0, 512) : null };
+        return {
+          tokenService,
+          userAgent: typeof userAgent === "string" ? userAgent.slice(0, 512) : null,
+          // Verified claims (or null): subscriptions derive their topics from these, never from arguments.
+          jwtClaims: claimsOf(authOf(requestContext)),
+          transport: requestContext.ws ? ("websocket" as const) : ("http" as const),
+        };
       },
     },
     grafserv: {
@@ -47,6 +55,8 @@ export function makePreset({ pool, tokenService, logger }: PresetOptions): Graph
       graphiqlOnGraphQLGET: false,
       watch: false,
       maxRequestLength: maxRequestBytes,
+      // Served by src/server/websocket.ts (grafserv's own upgrade handler has no onConnect hook).
+      websockets: true,
       maskError: makeMaskError(logger),
     },
   };

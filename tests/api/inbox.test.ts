@@ -75,6 +75,12 @@ function send(source: string, body: string, headers: Record<string, string> = {}
   });
 }
 
+/** The error code of a failed /webhooks answer. */
+async function codeOf(response: Response): Promise<string | undefined> {
+  const body = (await response.json()) as { errors?: Array<{ extensions?: { code?: string } }> };
+  return body.errors?.[0]?.extensions?.code;
+}
+
 function signed(source: string, payload: Record<string, unknown>, timestamp?: number) {
   const body = JSON.stringify(payload);
   return send(source, body, { "x-groundwork-signature": signPayload(secrets[source]!, body, timestamp) });
@@ -109,7 +115,7 @@ describe("POST /webhooks/:source", () => {
   it("answers 404 for a source nobody configured", async () => {
     const response = await send(`nobody-${suffix}`, "{}", { "x-groundwork-signature": signPayload("x".repeat(32), "{}") });
     expect(response.status).toBe(404);
-    expect((await response.json()).errors[0].extensions.code).toBe("NOT_FOUND");
+    expect(await codeOf(response)).toBe("NOT_FOUND");
   });
 
   it("refuses a wrong or missing signature with 401 and stores nothing", async () => {
@@ -117,7 +123,7 @@ describe("POST /webhooks/:source", () => {
     const body = JSON.stringify({ id });
     const forged = await send(sources.recorded, body, { "x-groundwork-signature": signPayload("not the secret at all!", body) });
     expect(forged.status).toBe(401);
-    expect((await forged.json()).errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    expect(await codeOf(forged)).toBe("UNAUTHENTICATED");
     const unsigned = await send(sources.recorded, body);
     expect(unsigned.status).toBe(401);
     // Tampered body under a signature made for another body.
@@ -141,7 +147,7 @@ describe("POST /webhooks/:source", () => {
     const notJson = "not json";
     const bad = await send(sources.recorded, notJson, { "x-groundwork-signature": signPayload(secrets[sources.recorded]!, notJson) });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).errors[0].extensions.code).toBe("BAD_REQUEST");
+    expect(await codeOf(bad)).toBe("BAD_REQUEST");
     const noId = await signed(sources.recorded, { type: "x" });
     expect(noId.status).toBe(400);
   });

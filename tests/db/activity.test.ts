@@ -7,6 +7,7 @@ import {
   createOrganization,
   createUser,
   one,
+  operatorClaims,
   type TestOrganization,
   type TestUser,
 } from "./fixtures.ts";
@@ -154,7 +155,7 @@ describe("adding a member", () => {
     await withTransaction(async (tx) => {
       const { alice, bob, org } = await aliceAddsBob(tx);
       const operator = await createUser(tx, "actop");
-      await tx.become({ ...operator.claims, role: "gw_admin" });
+      await tx.become(await operatorClaims(tx, operator));
       expect(await summaries(tx, org)).toEqual([`${alice.username} created ${org.name}`, `${alice.username} added ${bob.username} to ${org.name}`]);
     });
   });

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rootDb, withTransaction, type Claims, type TestTransaction } from "../helpers/db.ts";
-import { anonymous, countAsRoot, createUser, one, type TestUser } from "./fixtures.ts";
+import { anonymous, countAsRoot, createUser, one, operatorClaims, type TestUser } from "./fixtures.ts";
 
 // The audit change log: tracking triggers, append-only enforcement, who reads
 // what, and the hash chain. Most cases run in a rolled-back transaction on a
@@ -19,7 +19,6 @@ type Entry = {
   payload: { old?: Record<string, unknown>; new?: Record<string, unknown> };
 };
 
-const adminOf = (user: TestUser): Claims => ({ ...user.claims, role: "gw_admin" });
 
 /** test_audit.items, tracked with owner_id as owner and secret left out; gw_user may write it. */
 async function createItems(tx: TestTransaction): Promise<void> {
@@ -285,14 +284,14 @@ describe("the change log is append-only", () => {
   });
 
   it.each([
-    ["gw_user", (user: TestUser) => user.claims],
-    ["gw_admin", adminOf],
+    ["gw_user", async (_tx: TestTransaction, user: TestUser) => user.claims],
+    ["gw_admin", operatorClaims],
   ])("refuses %s inserting, updating or deleting entries (42501)", async (_role, claimsOf) => {
     await withTransaction(async (tx) => {
       await createItems(tx);
       const alice = await createUser(tx, "audw");
       await tx.asRoot(() => insertItem(tx, { owner_id: alice.userId, name: "lamp" }));
-      await tx.become(claimsOf(alice));
+      await tx.become(await claimsOf(tx, alice));
       const attempts = {
         insert: `insert into audit.change_log (schema_name, table_name, record_id, action, changed_by, payload, owner_id)
                  values ('test_audit', 'items', 'x', 'insert', 'me', '{"new": {}}', '${alice.userId}')`,
@@ -339,7 +338,7 @@ describe("who reads the change log", () => {
         await insertItem(tx, { owner_id: alice.userId, name: "alice's lamp" });
         await insertItem(tx, { name: "nobody's lamp" });
       });
-      await tx.become(adminOf(operator));
+      await tx.become(await operatorClaims(tx, operator));
       const { rows } = await tx.query(
         "select payload -> 'new' ->> 'name' as name from audit.change_log where schema_name = 'test_audit' order by audit_id",
       );
@@ -363,7 +362,7 @@ describe("who reads the change log", () => {
       const alice = await createUser(tx, "audv");
       await tx.become(alice.claims);
       expect(await tx.errorCode(() => tx.query("select * from audit.verify_chain()"))).toBe("42501");
-      await tx.become(adminOf(alice));
+      await tx.become(await operatorClaims(tx, alice));
       const { rows } = await tx.query("select * from audit.verify_chain()");
       expect(rows).toEqual([]);
     });

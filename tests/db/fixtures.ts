@@ -95,3 +95,11 @@ export async function addMember(
   await tx.become(by.claims);
   await tx.query("select auth.add_member($1, $2, $3)", [organization.organizationId, user.userId, role]);
 }
+
+/** Grants `user` gw_admin in auth.user_roles (as root) and returns operator claims for them. */
+export async function operatorClaims(tx: TestTransaction, user: TestUser): Promise<Claims> {
+  await tx.asRoot(() =>
+    tx.query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin') on conflict do nothing", [user.userId]),
+  );
+  return { ...user.claims, role: "gw_admin" };
+}

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, inject } from "vitest";
 import { createLogger } from "../../src/logger.ts";
-import { startApi, type Api } from "../../src/server/app.ts";
+import { startApi, type Api, type ApiOptions } from "../../src/server/app.ts";
 import { createTokenService, type TokenService } from "../../src/server/jwt.ts";
 
 export const testJwt = {
@@ -30,7 +30,10 @@ export interface TestApi {
  * Starts the real API (express + PostGraphile + JWT) on a free port against the
  * test database for the current test file.
  */
-export function useTestApi(jwtOverrides: Partial<typeof testJwt> = {}): TestApi {
+export function useTestApi(
+  jwtOverrides: Partial<typeof testJwt> = {},
+  apiOverrides: Pick<ApiOptions, "revocationCheckIntervalMs"> = {},
+): TestApi {
   let api: Api | undefined;
   const jwt = { ...testJwt, ...jwtOverrides };
   const tokens = createTokenService(jwt, jwt.secret);
@@ -66,6 +69,7 @@ export function useTestApi(jwtOverrides: Partial<typeof testJwt> = {}): TestApi 
       port: 0,
       host: "127.0.0.1",
       poolSize: 8,
+      ...apiOverrides,
     });
     handle.url = api.url;
   });

@@ -12,7 +12,7 @@ export interface TaskOptions {
 }
 
 export const defaultTaskOptions: TaskOptions = {
-  // 12 attempts over about 5.7 hours: 5 s, 10 s, 20 s … capped at 3 h (± jitter).
+  // 12 attempts: 11 waits of 5 s, 10 s, 20 s … 85 min, each 50–100 % of that (jitter): dead after about 1.5–3 hours.
   webhooks: { timeoutMs: 10_000, maxAttempts: 12, baseDelayMs: 5_000, maxDelayMs: 3 * 3600_000 },
   inbox: { maxAttempts: 10, baseDelayMs: 5_000, maxDelayMs: 3600_000 },
 };

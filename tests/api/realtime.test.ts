@@ -1,0 +1,329 @@
+import { performance } from "node:perf_hooks";
+import { createClient, type Client, type FormattedExecutionResult } from "graphql-ws";
+import { SignJWT } from "jose";
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { codesOf, registerUser, testJwt, useTestApi, type SignedIn } from "../helpers/api.ts";
+import { rootDb } from "../helpers/db.ts";
+
+
+const revocationCheckIntervalMs = 200;
+const api = useTestApi({}, { revocationCheckIntervalMs });
+
+const notificationAdded = `subscription {
+  notificationAdded { event notification { notificationId userId topic message payload } }
+}`;
+
+type Notification = { notificationId: string; userId: string; topic: string; message: string; payload: unknown };
+type Result = FormattedExecutionResult<{ notificationAdded: { event: string; notification: Notification | null } }> & { at: number };
+type Closed = { code: number; reason: string };
+
+/** Items arriving over time; `take` waits for one that matches, up to a deadline. */
+class Mailbox<T> {
+  readonly items: T[] = [];
+  private waiters: Array<{ match: (item: T) => boolean; resolve: (item: T) => void }> = [];
+
+  push(item: T): void {
+    this.items.push(item);
+    for (const waiter of [...this.waiters]) {
+      if (waiter.match(item)) {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        waiter.resolve(item);
+      }
+    }
+  }
+
+  take(match: (item: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+    const found = this.items.find(match);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        match,
+        resolve: (item: T) => {
+          clearTimeout(timer);
+          resolve(item);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+}
+
+const clients: Client[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.dispose()));
+});
+
+/** A graphql-ws client that connects at once and never retries, so every close is visible. */
+function connect(token?: string) {
+  const acks = new Mailbox<true>();
+  const closes = new Mailbox<Closed>();
+  const client = createClient({
+    url: `${api.url.replace(/^http/, "ws")}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    lazy: false,
+    retryAttempts: 0,
+    onNonLazyError: () => undefined,
+    on: {
+      connected: () => acks.push(true),
+      closed: (event) => closes.push(event as Closed),
+    },
+  });
+  clients.push(client);
+  return {
+    client,
+    acknowledged: () => acks.take(() => true, 5000, "connection_ack"),
+    closed: (timeoutMs = 5000) => closes.take(() => true, timeoutMs, "the socket to close"),
+    isOpen: () => closes.items.length === 0,
+  };
+}
+
+function subscribe(client: Client, query: string) {
+  const results = new Mailbox<Result>();
+  const failures = new Mailbox<unknown>();
+  const completions = new Mailbox<true>();
+  client.subscribe(
+    { query },
+    {
+      next: (result) => results.push({ ...(result as Result), at: performance.now() }),
+      error: (error) => failures.push(error),
+      complete: () => completions.push(true),
+    },
+  );
+  return { results, failures, completions };
+}
+
+type Feed = ReturnType<typeof subscribe>;
+
+/** Runs one query or mutation over the socket. */
+function execute<D = Record<string, any>>(client: Client, query: string): Promise<FormattedExecutionResult<D, unknown>> {
+  return new Promise((resolve, reject) => {
+    let last: FormattedExecutionResult<D, unknown> | undefined;
+    client.subscribe<D>({ query }, { next: (result) => (last = result), error: reject, complete: () => resolve(last ?? {}) });
+  });
+}
+
+const realNotifications = (result: Result) => result.data?.notificationAdded.event !== "probe";
+
+/**
+ * LISTEN starts asynchronously after the subscribe message, so a notification
+ * committed at once could be missed. Send probes on the user's channel until
+ * one comes back: from then on the subscription is live.
+ */
+async function untilListening(feed: Feed, userId: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    await rootDb().query("select pg_notify('gw:notifications:' || $1, $2)", [userId, JSON.stringify({ id: 0, event: "probe" })]);
+    try {
+      await feed.results.take((result) => result.data?.notificationAdded.event === "probe", 100, "a probe");
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+  }
+}
+
+async function notify(userId: string, topic: string, message: string, payload: unknown = {}): Promise<string> {
+  const { rows } = await rootDb().query<{ id: string }>("select outbox.notify_user($1, $2, $3, $4) as id", [
+    userId,
+    topic,
+    message,
+    JSON.stringify(payload),
+  ]);
+  return rows[0]!.id;
+}
+
+function claimsOf(token: string): { sub: string; sid: string } {
+  return JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString());
+}
+
+/** A token signed like the API's own, with the claims and lifetime a test needs. */
+async function signToken(claims: Record<string, unknown>, sub: string, expiresAt: number): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(sub)
+    .setIssuer(testJwt.issuer)
+    .setAudience(testJwt.audience)
+    .setIssuedAt()
+    .setExpirationTime(expiresAt)
+    .sign(new TextEncoder().encode(testJwt.secret));
+}
+
+async function subscribed(user: SignedIn) {
+  const socket = connect(user.accessToken);
+  const feed = subscribe(socket.client, notificationAdded);
+  await untilListening(feed, user.userId);
+  return { socket, feed };
+}
+
+describe("notificationAdded", () => {
+  it("delivers your own notification within a second of its commit", async () => {
+    const alice = await registerUser(api, "rta");
+    const { feed } = await subscribed(alice);
+
+    const id = await notify(alice.userId, "test.hello", "Hello, Alice.", { n: 1 });
+    const committedAt = performance.now();
+    const event = await feed.results.take((r) => r.data?.notificationAdded.notification?.notificationId === id, 2000, "the notification");
+
+    expect(event.at - committedAt).toBeLessThan(1000);
+    expect(event.errors).toBeUndefined();
+    expect(event.data?.notificationAdded).toEqual({
+      event: "added",
+      notification: { notificationId: id, userId: alice.userId, topic: "test.hello", message: "Hello, Alice.", payload: { n: 1 } },
+    });
+  });
+
+  it("delivers member.added when someone adds you to an organization", async () => {
+    const owner = await registerUser(api, "rto");
+    const member = await registerUser(api, "rtm");
+    const { feed } = await subscribed(member);
+
+    const slug = `rt-${process.pid}-${Date.now().toString(36)}`;
+    const created = await api.graphql(
+      `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { organizationId } } }`,
+      { input: { name: "Realtime Org", slug } },
+      owner.accessToken,
+    );
+    const organizationId = created.body.data?.createOrganization.organization.organizationId;
+    const added = await api.graphql(
+      `mutation($input: AddMemberInput!) { addMember(input: $input) { membership { userId } } }`,
+      { input: { organizationId, userId: member.userId, role: "member" } },
+      owner.accessToken,
+    );
+    expect(added.body.data?.addMember.membership.userId).toBe(member.userId);
+
+    const event = await feed.results.take((r) => r.data?.notificationAdded.notification?.topic === "member.added", 2000, "member.added");
+    expect(event.data?.notificationAdded.notification?.userId).toBe(member.userId);
+  });
+
+  it("never delivers another user's notification (which exists, and reaches its owner)", async () => {
+    const alice = await registerUser(api, "rtx");
+    const bob = await registerUser(api, "rty");
+    const a = await subscribed(alice);
+    const b = await subscribed(bob);
+
+    const id = await notify(alice.userId, "test.private", "For Alice only.");
+    const { rows } = await rootDb().query("select user_id from outbox.notifications where notification_id = $1", [id]);
+    expect(rows).toEqual([{ user_id: alice.userId }]);
+    await a.feed.results.take((r) => r.data?.notificationAdded.notification?.notificationId === id, 2000, "Alice's notification");
+
+    // Alice's arrived, so Bob's would have by now; give it a generous window anyway.
+    await expect(b.feed.results.take(realNotifications, 500, "anything for Bob")).rejects.toThrow(/timed out/);
+    expect(b.feed.failures.items).toEqual([]);
+  });
+
+  it("re-reads each notification as the subscriber, so RLS hides rows that are not theirs", async () => {
+    const alice = await registerUser(api, "rtr");
+    const bob = await registerUser(api, "rts");
+    const { feed } = await subscribed(bob);
+    const id = await notify(alice.userId, "test.private", "For Alice only.");
+
+    // Forge an event naming Alice's notification on Bob's channel.
+    await rootDb().query("select pg_notify('gw:notifications:' || $1, $2)", [bob.userId, JSON.stringify({ id })]);
+    const event = await feed.results.take(realNotifications, 2000, "the forged event");
+    expect(event.data?.notificationAdded).toEqual({ event: "added", notification: null });
+  });
+
+  it("refuses an anonymous subscriber with LOGIN", async () => {
+    const socket = connect();
+    await socket.acknowledged();
+    const feed = subscribe(socket.client, notificationAdded);
+    await feed.completions.take(() => true, 5000, "the subscription to end");
+    expect(feed.results.items.map((result) => result.errors?.map((error) => error.extensions?.code))).toEqual([["LOGIN"]]);
+    expect(feed.results.items[0]?.data ?? null).toBeNull();
+    // Only the subscription is refused: the socket stays usable for queries.
+    expect(socket.isOpen()).toBe(true);
+    expect(await execute(socket.client, "{ currentUser { userId } }")).toEqual({ data: { currentUser: null } });
+  });
+});
+
+describe("the WebSocket endpoint", () => {
+  it("refuses a subscription over HTTP, where nothing would end it when the token dies", async () => {
+    const alice = await registerUser(api, "rth");
+    const result = await api.graphql(notificationAdded, {}, alice.accessToken);
+    expect(codesOf(result)).toEqual(["BAD_REQUEST"]);
+  });
+
+  it("answers an upgrade on any path but /graphql with 404", async () => {
+    const Socket = WebSocket as new (url: string, protocol: string) => {
+      on(event: "unexpected-response", listener: (req: unknown, res: { statusCode: number }) => void): void;
+      on(event: "error", listener: () => void): void;
+    };
+    const status = await new Promise<number>((resolve) => {
+      const socket = new Socket(`${api.url.replace(/^http/, "ws")}/elsewhere`, "graphql-transport-ws");
+      socket.on("unexpected-response", (_req, res) => resolve(res.statusCode));
+      socket.on("error", () => resolve(0));
+    });
+    expect(status).toBe(404);
+  });
+});
+
+describe("WebSocket authentication", () => {
+  it("runs operations on the socket as the token's user, and as anonymous without one", async () => {
+    const alice = await registerUser(api, "rtq");
+    const signedIn = connect(alice.accessToken);
+    const me = await execute<{ currentUser: { userId: string } | null }>(signedIn.client, "{ currentUser { userId } }");
+    expect(me).toEqual({ data: { currentUser: { userId: alice.userId } } });
+
+    const anonymous = connect();
+    expect(await execute(anonymous.client, "{ currentUser { userId } }")).toEqual({ data: { currentUser: null } });
+  });
+
+  it("closes the connection with 4401 for a token that does not verify", async () => {
+    const alice = await registerUser(api, "rtb");
+    const [header, body] = alice.accessToken.split(".");
+    for (const token of ["not-a-jwt", `${header}.${body}.${"A".repeat(43)}`]) {
+      const socket = connect(token);
+      expect((await socket.closed()).code).toBe(4401);
+    }
+  });
+
+  it("closes the connection with 4403 for a token whose role the API refuses", async () => {
+    const alice = await registerUser(api, "rtf");
+    const token = await signToken({ role: "postgres", sid: claimsOf(alice.accessToken).sid }, alice.userId, Math.floor(Date.now() / 1000) + 60);
+    expect((await connect(token).closed()).code).toBe(4403);
+  });
+
+  it("closes the socket with 4401 when its token expires", async () => {
+    const alice = await registerUser(api, "rte");
+    const expiresAt = Math.floor(Date.now() / 1000) + 2;
+    const token = await signToken({ role: "gw_user", sid: claimsOf(alice.accessToken).sid }, alice.userId, expiresAt);
+    const socket = connect(token);
+    const feed = subscribe(socket.client, notificationAdded);
+    await socket.acknowledged();
+
+    const closed = await socket.closed(6000);
+    expect(closed.code).toBe(4401);
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt * 1000);
+    // The open subscription ends with the socket.
+    await feed.failures.take(() => true, 1000, "the subscription to fail");
+  });
+
+  it("closes the socket with 4401 soon after logout revokes its session, and leaves other sessions open", async () => {
+    const alice = await registerUser(api, "rtl");
+    const bob = await registerUser(api, "rtk");
+    const a = await subscribed(alice);
+    const b = await subscribed(bob);
+
+    const loggedOut = await api.graphql("mutation { logout { success } }", {}, alice.accessToken);
+    expect(loggedOut.body.data?.logout.success).toBe(true);
+    const revokedAt = performance.now();
+
+    expect((await a.socket.closed(revocationCheckIntervalMs * 10)).code).toBe(4401);
+    expect(performance.now() - revokedAt).toBeLessThan(revocationCheckIntervalMs * 10);
+    expect(b.socket.isOpen()).toBe(true);
+    const id = await notify(bob.userId, "test.still-here", "Still connected.");
+    await b.feed.results.take((r) => r.data?.notificationAdded.notification?.notificationId === id, 2000, "Bob's notification");
+  });
+
+  it("refuses at connect a token whose session is already revoked", async () => {
+    const alice = await registerUser(api, "rtv");
+    expect((await api.graphql("mutation { logout { success } }", {}, alice.accessToken)).body.data?.logout.success).toBe(true);
+    expect((await connect(alice.accessToken).closed()).code).toBe(4401);
+  });
+});
