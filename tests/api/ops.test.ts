@@ -77,6 +77,20 @@ describe("operator console", () => {
     expect(codesOf(unknown)).toEqual(["NTFND"]);
   });
 
+  it("releases the jobs a dead worker held", async () => {
+    const [job] = await addJobs(1);
+    const workerId = `worker-gone-${process.pid}`;
+    await rootDb().query("update graphile_worker._private_jobs set locked_at = now(), locked_by = $2, attempts = 1 where id = $1", [job, workerId]);
+    const unlocked = await api.graphql(
+      `mutation($ids: [String]) { opsUnlockWorkers(input: { workerIds: $ids }) { unlockedCount } }`,
+      { ids: [workerId] },
+      admin.adminToken,
+    );
+    expect(unlocked.body.data?.opsUnlockWorkers.unlockedCount).toBe(1);
+    const { rows } = await rootDb().query("select locked_by from graphile_worker._private_jobs where id = $1", [job]);
+    expect(rows).toEqual([{ locked_by: null }]);
+  });
+
   it("reports outbox lag, dead letters and the delivery success rate", async () => {
     const result = await api.graphql(
       `query { opsOutboxHealth { nodes { pendingDispatches lagSeconds deadLetters attemptsLastHour successRateLastHour inboxPending inboxDead } } }`,

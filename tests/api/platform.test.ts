@@ -122,6 +122,22 @@ describe("webhook subscriptions", () => {
     const cancelled = await rootDb().query("select status from outbox.dispatches where subscription_id = $1", [subscriptionId]);
     expect(cancelled.rows).toEqual([{ status: "cancelled" }]);
   });
+  it("send a test event to one subscription only, whatever its topics", async () => {
+    const owner = await registerUser(api, "whtest");
+    const organizationId = await createOrganization(owner, "testhook");
+    const created = await Promise.all([createSubscription(owner.accessToken, organizationId), createSubscription(owner.accessToken, organizationId)]);
+    const [target, bystander] = created.map((result) => result.body.data?.createOutboxWebhookSubscription.outboxWebhookSubscription.subscriptionId);
+    const sent = await api.graphql(
+      `mutation($id: UUID!) { outboxSendTestWebhook(input: { subscriptionId: $id }) { eventId } }`,
+      { id: target },
+      owner.accessToken,
+    );
+    const eventId = sent.body.data?.outboxSendTestWebhook.eventId;
+    expect(eventId).toEqual(expect.any(String));
+    const { rows } = await rootDb().query("select subscription_id from outbox.dispatches where event_id = $1", [eventId]);
+    expect(rows).toEqual([{ subscription_id: target }]);
+    expect(bystander).not.toBe(target);
+  });
 });
 
 describe("notifications and activity", () => {
