@@ -3,8 +3,9 @@ import { createLogger } from "../../src/logger.ts";
 import { startWorker, type Worker } from "../../src/worker/runner.ts";
 import { signPayload } from "../../src/worker/signature.ts";
 import { defaultTaskOptions } from "../../src/worker/tasks/index.ts";
-import { codesOf, registerUser, useTestApi } from "../helpers/api.ts";
+import { codesOf, registerOperator, registerUser, useTestApi } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
+import { until } from "../helpers/until.ts";
 
 /**
  * POST /webhooks/:source end to end: signature check, store-once, processing
@@ -99,16 +100,6 @@ async function effectsOf(externalId: string): Promise<number> {
   return rows[0].n;
 }
 
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const nextId = (label: string) => `${label}-${suffix}-${++counter}`;
 
 describe("POST /webhooks/:source", () => {
@@ -196,10 +187,7 @@ describe("POST /webhooks/:source", () => {
     expect(dead!.last_error).toMatch(/^P0001/);
     expect(await effectsOf(id)).toBe(0);
 
-    const admin = await registerUser(api, "inboxadm");
-    await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin')", [admin.userId]);
-    const adminToken = (await api.graphql(`mutation { assumeRole(input: { role: "gw_admin" }) { accessToken } }`, {}, admin.accessToken))
-      .body.data?.assumeRole.accessToken as string;
+    const adminToken = (await registerOperator(api, "inboxadm")).operatorToken;
     const listed = await api.graphql(
       `query($source: String) { inboxMessages(condition: { status: "dead", source: $source }) { nodes { messageId externalId attempts } } }`,
       { source: sources.flaky },

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { codesOf, registerUser, useTestApi, type SignedIn } from "../helpers/api.ts";
+import { codesOf, registerOperator, registerUser, useTestApi, type SignedIn } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
 
 /**
@@ -20,10 +20,8 @@ async function addJobs(count: number): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const registered = await registerUser(api, "opsadmin");
-  await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin')", [registered.userId]);
-  const assumed = await api.graphql(`mutation { assumeRole(input: { role: "gw_admin" }) { accessToken } }`, {}, registered.accessToken);
-  admin = { ...registered, adminToken: assumed.body.data?.assumeRole.accessToken };
+  const registered = await registerOperator(api, "opsadmin");
+  admin = { ...registered, adminToken: registered.operatorToken };
   user = await registerUser(api, "opsuser");
 });
 
@@ -120,10 +118,7 @@ describe("operator console", () => {
   });
 
   it("refuses an operator token once the gw_admin grant is withdrawn", async () => {
-    const revoked = await registerUser(api, "opsgone");
-    await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin')", [revoked.userId]);
-    const token = (await api.graphql(`mutation { assumeRole(input: { role: "gw_admin" }) { accessToken } }`, {}, revoked.accessToken)).body
-      .data?.assumeRole.accessToken as string;
+    const { operatorToken: token, ...revoked } = await registerOperator(api, "opsgone");
     expect((await api.graphql(`query { opsJobs { totalCount } }`, {}, token)).body.errors).toBeUndefined();
     await rootDb().query("delete from auth.user_roles where user_id = $1", [revoked.userId]);
     expect(codesOf(await api.graphql(`query { opsJobs { totalCount } }`, {}, token))).toEqual(["DNIED"]);

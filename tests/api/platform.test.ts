@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { codesOf, registerUser, useTestApi, type SignedIn } from "../helpers/api.ts";
+import { codesOf, registerOperator, registerUser, useTestApi, type SignedIn } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
 
 /** The platform primitives through GraphQL, as each kind of caller sees them. */
@@ -34,10 +34,7 @@ const createSubscription = (token: string, organizationId: string, url = "https:
   );
 
 beforeAll(async () => {
-  const admin = await registerUser(api, "platadm");
-  await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin')", [admin.userId]);
-  adminToken = (await api.graphql(`mutation { assumeRole(input: { role: "gw_admin" }) { accessToken } }`, {}, admin.accessToken)).body.data
-    ?.assumeRole.accessToken;
+  adminToken = (await registerOperator(api, "platadm")).operatorToken;
 });
 
 describe("webhook subscriptions", () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, inject } from "vitest";
 import { createLogger } from "../../src/logger.ts";
 import { startApi, type Api, type ApiOptions } from "../../src/server/app.ts";
 import { createTokenService, type TokenService } from "../../src/server/jwt.ts";
+import { rootDb } from "./db.ts";
 
 export const testJwt = {
   secret: "test-secret-that-is-long-enough-for-hs256-0123456789",
@@ -110,4 +111,14 @@ export async function registerUser(api: TestApi, prefix = "user"): Promise<Signe
 
 export function codesOf(response: GraphQLResponse): Array<string | undefined> {
   return (response.body.errors ?? []).map((error) => error.extensions?.code);
+}
+
+/** Registers a user, grants them gw_admin in auth.user_roles and returns an operator access token. */
+export async function registerOperator(api: TestApi, prefix = "operator"): Promise<SignedIn & { operatorToken: string }> {
+  const user = await registerUser(api, prefix);
+  await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin')", [user.userId]);
+  const assumed = await api.graphql(`mutation { assumeRole(input: { role: "gw_admin" }) { accessToken } }`, {}, user.accessToken);
+  const operatorToken = assumed.body.data?.assumeRole?.accessToken;
+  if (typeof operatorToken !== "string") throw new Error(`assumeRole gw_admin failed: ${JSON.stringify(assumed.body)}`);
+  return { ...user, operatorToken };
 }

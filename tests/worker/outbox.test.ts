@@ -7,8 +7,9 @@ import { createLogger } from "../../src/logger.ts";
 import { startWorker, type Worker } from "../../src/worker/runner.ts";
 import { defaultTaskOptions } from "../../src/worker/tasks/index.ts";
 import { verifySignature } from "../../src/worker/signature.ts";
-import { codesOf, registerUser, useTestApi } from "../helpers/api.ts";
+import { codesOf, registerOperator, registerUser, useTestApi } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
+import { until } from "../helpers/until.ts";
 import { useReceiver, type Received } from "../helpers/receiver.ts";
 
 /**
@@ -52,16 +53,6 @@ async function dispatchOf(eventId: string) {
     [eventId],
   );
   return rows[0];
-}
-
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 beforeAll(async () => {
@@ -196,10 +187,7 @@ describe("outbox delivery", () => {
       const dead = await until(() => dispatchOf(eventId), (d) => d?.status === "dead");
       expect(dead).toMatchObject({ status: "dead", attempts: retryPolicy.maxAttempts });
 
-      const admin = await registerUser(api, "opsadm");
-      await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin')", [admin.userId]);
-      const assumed = await api.graphql(`mutation { assumeRole(input: { role: "gw_admin" }) { accessToken } }`, {}, admin.accessToken);
-      const adminToken = assumed.body.data?.assumeRole.accessToken as string;
+      const adminToken = (await registerOperator(api, "opsadm")).operatorToken;
 
       const listed = await api.graphql(
         `query { outboxDispatches(condition: { status: "dead" }) { nodes { dispatchId eventId lastHttpStatus } } }`,
