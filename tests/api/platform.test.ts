@@ -137,6 +137,40 @@ describe("webhook subscriptions", () => {
   });
 });
 
+describe("outbox safety net", () => {
+  it("re-enqueues a stream whose job was lost", async () => {
+    const owner = await registerUser(api, "whorph");
+    const organizationId = await createOrganization(owner, "orphan");
+    const client = await rootDb().connect();
+    try {
+      // One transaction, rolled back: no worker ever sees these rows.
+      await client.query("begin");
+      await client.query("insert into outbox.webhook_subscriptions (organization_id, url, topics) values ($1, 'http://127.0.0.1:9/', '{*}')", [
+        organizationId,
+      ]);
+      const { rows: events } = await client.query<{ event_id: string }>(
+        "select outbox.publish('webhook.test', '{}'::jsonb, 'thing', 'orphan', $1) as event_id",
+        [organizationId],
+      );
+      const { rows: dispatches } = await client.query<{ stream: string }>("select stream from outbox.dispatches where event_id = $1", [
+        events[0]!.event_id,
+      ]);
+      const key = `outbox:${dispatches[0]!.stream}`;
+      const jobsWithKey = async () => (await client.query("select count(*)::int as n from graphile_worker._private_jobs where key = $1", [key])).rows[0].n;
+      expect(await jobsWithKey()).toBe(1);
+      await client.query("delete from graphile_worker._private_jobs where key = $1", [key]);
+      await client.query("update outbox.dispatches set next_attempt_at = now() - interval '1 minute' where event_id = $1", [events[0]!.event_id]);
+      expect(await jobsWithKey()).toBe(0);
+      const { rows } = await client.query("select outbox_private.requeue_orphans() as n");
+      expect(rows[0].n).toBeGreaterThanOrEqual(1);
+      expect(await jobsWithKey()).toBe(1);
+    } finally {
+      await client.query("rollback");
+      client.release();
+    }
+  });
+});
+
 describe("notifications and activity", () => {
   it("tell the added member, show the history to the organization, and hide it from outsiders", async () => {
     const alice = await registerUser(api, "acta");

@@ -4,8 +4,14 @@
  */
 process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
+const { benchOutbox } = await import("./outbox.ts");
+const { benchAudit } = await import("./audit.ts");
+const { createTestDatabase } = await import("../setup/testDatabase.ts");
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const rate = (perSecond: number, unit: string) => `${Math.round(perSecond).toLocaleString("en-US")} ${unit}/s`;
+const check = (ok: boolean) => (ok ? "✔" : "✘");
 
 const startup = await benchStartup(Number(process.env.BENCH_ROUNDS ?? 3));
 console.log("\nStart-up (median of rounds)");
@@ -14,3 +20,37 @@ console.log(`  baseline: bare cluster init+start   ${fmt(startup.bareClusterCold
 console.log(`  warm restart to first answer        ${fmt(startup.warmRestartMs)}`);
 console.log(`  baseline: bare cluster start        ${fmt(startup.bareClusterWarmMs)}   ratio ${startup.warmRatio.toFixed(2)}`);
 console.log(JSON.stringify({ startup }));
+
+// One fresh database for the platform primitives, dropped at the end.
+const db = await createTestDatabase("bench");
+try {
+  const burstEvents = Number(process.env.BENCH_OUTBOX_EVENTS ?? 10_000);
+  const outbox = await benchOutbox(db, { burstEvents });
+  const { latency, throughput } = outbox;
+  const { spread, ordered, bareWorker } = throughput;
+  const delivered = (run: typeof spread) =>
+    run.complete ? "" : `   ✘ only ${run.delivered} of ${run.events} arrived (${run.orphanedDispatches} dispatches left without a job)`;
+  console.log("\nOutbox → webhook (Groundwork worker in process, concurrency 4, receiver on 127.0.0.1)");
+  console.log(`  latency, ${latency.events} events, each its own aggregate and transaction, ${latency.pauseMs} ms apart:`);
+  console.log(`    p50 ${ms(latency.p50Ms)} (target < 15 ms ${check(latency.p50Ms < 15)})   p95 ${ms(latency.p95Ms)}   p99 ${ms(latency.p99Ms)} (target < 60 ms ${check(latency.p99Ms < 60)})   max ${ms(latency.maxMs)}`);
+  console.log(`  throughput, burst of ${spread.events} events over ${spread.aggregates} aggregates (10 transactions × 10 statements × 100 publish):`);
+  console.log(`    ${rate(spread.eventsPerSecond, "events")}   first commit → last arrival ${fmt(spread.wallMs)} (publishing ${fmt(spread.publishMs)}, then ${fmt(spread.drainMs)})${delivered(spread)}`);
+  console.log(`  baseline: bare graphile-worker, ${bareWorker.jobs} no-op jobs in one add_jobs   ${rate(bareWorker.jobsPerSecond, "jobs")}`);
+  console.log(`    ratio ${throughput.ratio.toFixed(2)} (target ≥ 0.5 ${check(throughput.ratio >= 0.5)})`);
+  console.log(`  same burst over ${ordered.aggregates} aggregates (strictly ordered streams):`);
+  console.log(`    ${rate(ordered.eventsPerSecond, "events")}   ${fmt(ordered.wallMs)} (publishing ${fmt(ordered.publishMs)}, then ${fmt(ordered.drainMs)})   ratio ${throughput.orderedRatio.toFixed(2)}${delivered(ordered)}`);
+  console.log(`  order violations per aggregate at the receiver: ${spread.orderViolations + ordered.orderViolations}   duplicates: ${latency.duplicates + spread.duplicates + ordered.duplicates}`);
+  console.log(`  worker: mean job fetch ${ms(latency.worker.meanFetchMs)} / ${ms(spread.worker.meanFetchMs)} / ${ms(ordered.worker.meanFetchMs)} (latency / burst / ordered), job queue rows at the end ${ordered.jobQueueRows}`);
+  console.log(JSON.stringify({ outbox }));
+
+  const audit = await benchAudit(db, { rounds: Number(process.env.BENCH_AUDIT_ROUNDS ?? 3) });
+  console.log(`\nAudit tracking (${audit.rows.toLocaleString("en-US")} rows per table, median of ${audit.rounds} rounds)`);
+  const shape = (label: string, figure: typeof audit.singleRow) =>
+    console.log(`  ${label}  tracked ${rate(figure.trackedRowsPerSecond, "rows")}   baseline untracked ${rate(figure.plainRowsPerSecond, "rows")}   ratio ${figure.ratio.toFixed(2)}`);
+  shape(`single-row inserts, ${audit.clients} clients`, audit.singleRow);
+  shape("one multi-row insert       ", audit.multiRow);
+  console.log(`  sealer: audit_private.seal over ${audit.seal.rows.toLocaleString("en-US")} rows  ${fmt(audit.seal.ms)}   ${rate(audit.seal.rowsPerSecond, "rows")}   chain verifies ${check(audit.chainIntact)}`);
+  console.log(JSON.stringify({ audit }));
+} finally {
+  await db.drop();
+}

@@ -5,6 +5,7 @@ import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_tok
 import { makeInboxProcess } from "./inbox_process.ts";
 import { ops_gc_job_queues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver, type WebhookOptions } from "./outbox_deliver.ts";
+import { outbox_sweep } from "./outbox_sweep.ts";
 
 export interface TaskOptions {
   webhooks: WebhookOptions;
@@ -25,6 +26,7 @@ export function makeTaskList(options: TaskOptions = defaultTaskOptions): TaskLis
     inbox_process: makeInboxProcess(options.inbox),
     ops_gc_job_queues,
     outbox_deliver: makeOutboxDeliver(options.webhooks),
+    outbox_sweep,
   };
 }
 
