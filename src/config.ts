@@ -1,7 +1,9 @@
 import path from "node:path";
 import { z } from "zod";
 import { projectRoot } from "./paths.ts";
-import type { TaskOptions } from "./worker/tasks/index.ts";
+import { defaultTaskOptions, type TaskOptions } from "./worker/tasks/index.ts";
+
+const { webhooks: webhookDefaults, inbox: inboxDefaults } = defaultTaskOptions;
 
 const port = z.coerce.number().int().min(1).max(65535);
 const postgresUrl = z
@@ -29,10 +31,10 @@ const EnvSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(500).default(20),
-  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
-  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(12),
-  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
-  INBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(webhookDefaults.timeoutMs),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(webhookDefaults.maxAttempts),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(webhookDefaults.baseDelayMs),
+  INBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(inboxDefaults.maxAttempts),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -110,9 +112,13 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
         timeoutMs: env.WEBHOOK_TIMEOUT_MS,
         maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
         baseDelayMs: env.WEBHOOK_RETRY_BASE_MS,
-        maxDelayMs: Math.max(env.WEBHOOK_RETRY_BASE_MS, 3 * 3600_000),
+        maxDelayMs: Math.max(env.WEBHOOK_RETRY_BASE_MS, webhookDefaults.maxDelayMs),
       },
-      inbox: { maxAttempts: env.INBOX_MAX_ATTEMPTS, baseDelayMs: env.WEBHOOK_RETRY_BASE_MS, maxDelayMs: Math.max(env.WEBHOOK_RETRY_BASE_MS, 3600_000) },
+      inbox: {
+        maxAttempts: env.INBOX_MAX_ATTEMPTS,
+        baseDelayMs: env.WEBHOOK_RETRY_BASE_MS,
+        maxDelayMs: Math.max(env.WEBHOOK_RETRY_BASE_MS, inboxDefaults.maxDelayMs),
+      },
     },
     poolSize: env.DATABASE_POOL_SIZE,
   };

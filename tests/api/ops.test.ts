@@ -8,7 +8,7 @@ import { rootDb } from "../helpers/db.ts";
  */
 const api = useTestApi();
 const task = `ops_probe_${process.pid}`;
-let admin: SignedIn & { adminToken: string };
+let admin: SignedIn & { operatorToken: string };
 let user: SignedIn;
 
 async function addJobs(count: number): Promise<string[]> {
@@ -20,8 +20,7 @@ async function addJobs(count: number): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const registered = await registerOperator(api, "opsadmin");
-  admin = { ...registered, adminToken: registered.operatorToken };
+  admin = await registerOperator(api, "opsadmin");
   user = await registerUser(api, "opsuser");
 });
 
@@ -32,7 +31,7 @@ describe("operator console", () => {
     const result = await api.graphql(
       `query { opsQueueDepth { nodes { taskIdentifier ready scheduled running retrying dead oldestReadyAt } } }`,
       {},
-      admin.adminToken,
+      admin.operatorToken,
     );
     expect(result.body.errors).toBeUndefined();
     const row = result.body.data?.opsQueueDepth.nodes.find((node: { taskIdentifier: string }) => node.taskIdentifier === task);
@@ -46,14 +45,14 @@ describe("operator console", () => {
     const listed = await api.graphql(
       `query($task: String) { opsJobs(state: "dead", taskIdentifier: $task) { nodes { jobId state lastError attempts maxAttempts } } }`,
       { task },
-      admin.adminToken,
+      admin.operatorToken,
     );
     expect(listed.body.data?.opsJobs.nodes).toContainEqual({ jobId: dead, state: "dead", lastError: "gave up", attempts: 25, maxAttempts: 25 });
 
     const retried = await api.graphql(
       `mutation($ids: [BigInt]) { opsRetryJobs(input: { jobIds: $ids }) { jobs { jobId state attempts } } }`,
       { ids: [dead] },
-      admin.adminToken,
+      admin.operatorToken,
     );
     expect(retried.body.errors).toBeUndefined();
     expect(retried.body.data?.opsRetryJobs.jobs).toEqual([{ jobId: dead, state: "ready", attempts: 0 }]);
@@ -61,7 +60,7 @@ describe("operator console", () => {
     const cancelled = await api.graphql(
       `mutation($ids: [BigInt]) { opsCancelJobs(input: { jobIds: $ids }) { cancelledCount } }`,
       { ids: [other] },
-      admin.adminToken,
+      admin.operatorToken,
     );
     expect(cancelled.body.data?.opsCancelJobs.cancelledCount).toBe(1);
     const { rows } = await rootDb().query("select count(*)::int as n from graphile_worker._private_jobs where id = $1", [other]);
@@ -70,7 +69,7 @@ describe("operator console", () => {
     const unknown = await api.graphql(
       `mutation { opsCancelJobs(input: { jobIds: ["999999999999"] }) { cancelledCount } }`,
       {},
-      admin.adminToken,
+      admin.operatorToken,
     );
     expect(codesOf(unknown)).toEqual(["NTFND"]);
   });
@@ -82,7 +81,7 @@ describe("operator console", () => {
     const unlocked = await api.graphql(
       `mutation($ids: [String]) { opsUnlockWorkers(input: { workerIds: $ids }) { unlockedCount } }`,
       { ids: [workerId] },
-      admin.adminToken,
+      admin.operatorToken,
     );
     expect(unlocked.body.data?.opsUnlockWorkers.unlockedCount).toBe(1);
     const { rows } = await rootDb().query("select locked_by from graphile_worker._private_jobs where id = $1", [job]);
@@ -93,7 +92,7 @@ describe("operator console", () => {
     const result = await api.graphql(
       `query { opsOutboxHealth { nodes { pendingDispatches lagSeconds deadLetters attemptsLastHour successRateLastHour inboxPending inboxDead } } }`,
       {},
-      admin.adminToken,
+      admin.operatorToken,
     );
     expect(result.body.errors).toBeUndefined();
     const [health] = result.body.data?.opsOutboxHealth.nodes;
