@@ -4,7 +4,7 @@ export const crontab = [
   "*/15 * * * * auth_cleanup_refresh_token_blacklist ?max=1",
   // Seal committed audit rows into the hash chain: at most about a minute behind.
   "* * * * * audit_seal ?max=1",
-  // Safety net for a delivery stream that lost its job (see outbox_private.enqueue_streams).
+  // Safety net for a delivery partition that lost its job (see outbox_private.enqueue_partitions).
   "* * * * * outbox_sweep ?max=1",
   "17 * * * * ops_gc_job_queues ?max=1",
 ].join("\n");

@@ -138,7 +138,7 @@ describe("webhook subscriptions", () => {
 });
 
 describe("outbox safety net", () => {
-  it("re-enqueues a stream whose job was lost", async () => {
+  it("re-enqueues a delivery partition whose job was lost", async () => {
     const owner = await registerUser(api, "whorph");
     const organizationId = await createOrganization(owner, "orphan");
     const client = await rootDb().connect();
@@ -152,10 +152,10 @@ describe("outbox safety net", () => {
         "select outbox.publish('webhook.test', '{}'::jsonb, 'thing', 'orphan', $1) as event_id",
         [organizationId],
       );
-      const { rows: dispatches } = await client.query<{ stream: string }>("select stream from outbox.dispatches where event_id = $1", [
+      const { rows: dispatches } = await client.query<{ partition: number }>("select partition from outbox.dispatches where event_id = $1", [
         events[0]!.event_id,
       ]);
-      const key = `outbox:${dispatches[0]!.stream}`;
+      const key = `outbox:${dispatches[0]!.partition}`;
       const jobsWithKey = async () => (await client.query("select count(*)::int as n from graphile_worker._private_jobs where key = $1", [key])).rows[0].n;
       expect(await jobsWithKey()).toBe(1);
       await client.query("delete from graphile_worker._private_jobs where key = $1", [key]);

@@ -2,7 +2,7 @@ import type { Task } from "graphile-worker";
 
 /**
  * Removes named queues no job uses any more (graphile-worker's GC_JOB_QUEUES).
- * graphile-worker never removes a queue by itself; outbox streams use 64 fixed ones.
+ * graphile-worker never removes a queue by itself; outbox partitions use 64 fixed ones.
  */
 export const ops_gc_job_queues: Task = async (_payload, helpers) => {
   await helpers.query(`

@@ -9,9 +9,8 @@ export interface WebhookOptions extends RetryPolicy {
 
 interface PendingDispatch {
   dispatch_id: string;
+  stream: string;
   attempts: number;
-  not_due: boolean;
-  next_attempt_at: Date;
   event_id: string;
   topic: string;
   payload: unknown;
@@ -30,12 +29,17 @@ interface Attempt {
   error: string | null;
 }
 
-/** Dispatches one job delivers before it yields the worker to other streams. */
-const maxDispatchesPerJob = 100;
+/** Due dispatches read (and recorded) per round trip. */
+const batchSize = 200;
+/** Batches one job runs before it yields the worker to other partitions. */
+const maxBatchesPerJob = 10;
+/** Streams of one batch posted side by side (each stream stays sequential). */
+const streamsInFlight = 8;
 
-function assertPayload(payload: unknown): asserts payload is { stream: string } {
-  if (typeof payload !== "object" || payload === null || typeof (payload as { stream?: unknown }).stream !== "string") {
-    throw new Error("outbox_deliver expects { stream: string }");
+function assertPayload(payload: unknown): asserts payload is { partition: number } {
+  const partition = (payload as { partition?: unknown } | null)?.partition;
+  if (typeof partition !== "number" || !Number.isInteger(partition) || partition < 0 || partition > 63) {
+    throw new Error("outbox_deliver expects { partition: 0..63 }");
   }
 }
 
@@ -83,38 +87,76 @@ async function post(dispatch: PendingDispatch, options: WebhookOptions): Promise
   }
 }
 
+interface Recorded extends Attempt {
+  dispatch: PendingDispatch;
+  retryDelayMs: number;
+}
+
 /**
- * Delivers one stream (subscription + aggregate) in order: the oldest pending
- * dispatch first, then the next, until the stream is empty, a failure
- * schedules a retry (the stream waits for it), or the batch is used up.
+ * Posts one stream's due dispatches in order. A failure that will be retried
+ * ends the stream here: its later dispatches wait behind the retry. A failure
+ * that dead-letters the dispatch lets the stream go on.
+ */
+async function deliverStream(dispatches: PendingDispatch[], options: WebhookOptions, recorded: Recorded[]): Promise<void> {
+  for (const dispatch of dispatches) {
+    const attempt = await post(dispatch, options);
+    const failedAttempts = dispatch.attempts + 1;
+    recorded.push({ ...attempt, dispatch, retryDelayMs: retryDelayMs(failedAttempts, options) });
+    if (!attempt.succeeded && failedAttempts < options.maxAttempts) return;
+  }
+}
+
+/** Runs `work` over the items with at most `limit` running at once. */
+async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/**
+ * Delivers one partition (a 64th of the streams; jobs of one partition run one
+ * at a time, so a stream is never posted by two workers at once): read a batch
+ * of due dispatches, post the streams side by side and each stream in order,
+ * record the batch in one call; repeat while there is work, up to a budget,
+ * then schedule the partition's next job (now, at its earliest retry, or none).
  */
 export function makeOutboxDeliver(options: WebhookOptions): Task {
   return async (payload, helpers) => {
     assertPayload(payload);
-    const { stream } = payload;
-    for (let delivered = 0; delivered < maxDispatchesPerJob; delivered++) {
-      const { rows } = await helpers.query<PendingDispatch>(
-        "select d.*, d.next_attempt_at > now() as not_due from outbox_private.next_dispatch($1) d",
-        [stream],
-      );
-      const dispatch = rows[0];
-      if (!dispatch) return;
-      if (dispatch.not_due) {
-        // Woken early (a new event joined a stream that is backing off): wait for the retry time.
-        await helpers.query("select outbox_private.enqueue_streams(array[$1], $2)", [stream, dispatch.next_attempt_at]);
-        return;
+    const { partition } = payload;
+    for (let batch = 0; batch < maxBatchesPerJob; batch++) {
+      const { rows } = await helpers.query<PendingDispatch>("select * from outbox_private.next_dispatches($1, $2)", [partition, batchSize]);
+      if (rows.length === 0) break;
+      const streams = new Map<string, PendingDispatch[]>();
+      for (const row of rows) {
+        const stream = streams.get(row.stream);
+        if (stream) stream.push(row);
+        else streams.set(row.stream, [row]);
       }
-      const attempt = await post(dispatch, options);
-      const delay = retryDelayMs(dispatch.attempts + 1, options);
-      const { rows: recorded } = await helpers.query<{ status: string | null }>(
-        "select outbox_private.record_attempt($1, $2, $3, $4, $5, $6, $7::interval) as status",
-        [dispatch.dispatch_id, attempt.succeeded, attempt.httpStatus, attempt.latencyMs, attempt.error, options.maxAttempts, intervalOf(delay)],
+      const recorded: Recorded[] = [];
+      await inParallel([...streams.values()], streamsInFlight, (dispatches) => deliverStream(dispatches, options, recorded));
+      const { rows: statuses } = await helpers.query<{ dispatch_id: string; status: string | null }>(
+        "select * from outbox_private.record_attempts($1, $2, $3, $4, $5, $6, $7::interval[])",
+        [
+          recorded.map((r) => r.dispatch.dispatch_id),
+          recorded.map((r) => r.succeeded),
+          recorded.map((r) => r.httpStatus),
+          recorded.map((r) => r.latencyMs),
+          recorded.map((r) => r.error),
+          options.maxAttempts,
+          recorded.map((r) => intervalOf(r.retryDelayMs)),
+        ],
       );
-      const status = recorded[0]?.status;
-      if (status === "pending") return; // retry scheduled; later dispatches of the stream wait behind it
-      if (status === "dead") helpers.logger.warn(`dispatch ${dispatch.dispatch_id} of event ${dispatch.event_id} is dead after ${options.maxAttempts} attempts: ${attempt.error}`);
+      const attempts = new Map(recorded.map((r) => [r.dispatch.dispatch_id, r]));
+      for (const { dispatch_id, status } of statuses) {
+        const attempt = attempts.get(dispatch_id);
+        if (status === "dead" && attempt) helpers.logger.warn(`dispatch ${dispatch_id} of event ${attempt.dispatch.event_id} is dead after ${options.maxAttempts} attempts: ${attempt.error}`);
+      }
+      if (rows.length < batchSize) break;
     }
-    // More to send: give other streams a turn, then continue.
-    await helpers.query("select outbox_private.enqueue_streams(array[$1])", [stream]);
+    // Not after an error: this job then stays and graphile-worker retries it with its own backoff.
+    await helpers.query("select outbox_private.schedule_partition($1::smallint)", [partition]);
   };
 }
