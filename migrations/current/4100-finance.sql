@@ -318,7 +318,7 @@ create aggregate finance.running_balance(finance.tx_type, numeric) (
   parallel = safe
 );
 comment on aggregate finance.running_balance(finance.tx_type, numeric) is
-  'The balance that a set of postings adds up to: credits and adjustments minus debits (0 for none). As a window function ordered by posted_at it gives the running balance of a statement; as a plain aggregate, an account''s balance at a date (monthly closure).';
+  E'@behavior -queryField -mutationField -typeField\nThe balance that a set of postings adds up to: credits and adjustments minus debits (0 for none). As a window function ordered by posted_at it gives the running balance of a statement; as a plain aggregate, an account''s balance at a date (monthly closure).';
 
 create function finance_private.weighted_avg_step(state numeric[], value numeric, weight numeric) returns numeric[]
   language sql
@@ -360,7 +360,7 @@ create aggregate finance.weighted_avg(numeric, numeric) (
   parallel = safe
 );
 comment on aggregate finance.weighted_avg(numeric, numeric) is
-  'Weighted average: sum(value * weight) / sum(weight), ignoring rows with a null value or weight; null when the weights add up to zero. finance.mv_monthly_revenue uses it for the average unit price weighted by quantity.';
+  E'@behavior -queryField -mutationField -typeField\nWeighted average: sum(value * weight) / sum(weight), ignoring rows with a null value or weight; null when the weights add up to zero. finance.mv_monthly_revenue uses it for the average unit price weighted by quantity.';
 
 grant execute on function finance.running_balance(finance.tx_type, numeric) to gw_user;
 grant execute on function finance.weighted_avg(numeric, numeric) to gw_user;
@@ -597,7 +597,7 @@ begin
 end;
 $$;
 comment on procedure finance.monthly_closure(integer, integer) is
-  'Closes a UTC month that has ended: writes each account''s opening balance, debits, credits, adjustments and closing balance for it into finance.monthly_closures, and locks the month (finance.closed_periods) so that any later posting dated in it fails with PCLSD. Closing a closed month again is a no-op. Waits for postings into the month that are in flight. Finance staff (or a direct owner connection) only: DNIED; BADIN for a bad month, BADST for a month that has not ended. Security definer: it writes tables no API role may write.';
+  E'@behavior -queryField -mutationField\nCloses a UTC month that has ended: writes each account''s opening balance, debits, credits, adjustments and closing balance for it into finance.monthly_closures, and locks the month (finance.closed_periods) so that any later posting dated in it fails with PCLSD. Closing a closed month again is a no-op. Waits for postings into the month that are in flight. Finance staff (or a direct owner connection) only: DNIED; BADIN for a bad month, BADST for a month that has not ended. Security definer: it writes tables no API role may write.';
 grant execute on procedure finance.monthly_closure(integer, integer) to role_finance;
 
 create function finance.close_month(year integer, month integer) returns finance.closed_periods

@@ -184,7 +184,7 @@ as
    where (select auth.has_role('role_sales'));
 grant select on sales.order_customers to role_sales;
 comment on view sales.order_customers is
-  E'@primaryKey customerId\n@foreignKey (customer_id) references finance.customers (customer_id)\nName of every customer, for sales staff (finance.customers itself is finance''s). Empty for everyone else.';
+  E'@primaryKey customer_id\n@behavior -insert -update -delete\nName of every customer, for sales staff (finance.customers itself is finance''s). Empty for everyone else.';
 comment on column sales.order_customers.customer_id is 'The customer''s id.';
 comment on column sales.order_customers.full_name is 'The customer''s full name.';
 

@@ -161,7 +161,7 @@ as
    where (select auth.has_role('role_support'));
 grant select on support.customer_contacts to role_support;
 comment on view support.customer_contacts is
-  E'@primaryKey customerId\n@foreignKey (customer_id) references finance.customers (customer_id)\nName and e-mail of every customer, for support staff (finance.customers itself is finance''s). Empty for everyone else.';
+  E'@primaryKey customer_id\n@behavior -insert -update -delete\nName and e-mail of every customer, for support staff (finance.customers itself is finance''s). Empty for everyone else.';
 comment on column support.customer_contacts.customer_id is 'The customer''s id.';
 comment on column support.customer_contacts.full_name is 'The customer''s full name.';
 comment on column support.customer_contacts.primary_email is 'The customer''s contact e-mail.';

@@ -46,7 +46,7 @@ create unique index mv_customer_value_customer_id_key on finance.mv_customer_val
 grant select on finance.mv_customer_value to role_finance;
 
 comment on materialized view finance.mv_customer_value is
-  E'@primaryKey customerId\nPer customer: placed and shipped orders, their lifetime value, the last order, accounts and their total balance. Refreshed every 10 minutes and by refreshViews. Finance staff only.';
+  E'@primaryKey customer_id\nPer customer: placed and shipped orders, their lifetime value, the last order, accounts and their total balance. Refreshed every 10 minutes and by refreshViews. Finance staff only.';
 comment on column finance.mv_customer_value.customer_id is 'The customer.';
 comment on column finance.mv_customer_value.orders_count is 'Placed and shipped orders.';
 comment on column finance.mv_customer_value.lifetime_value is 'Sum of their totals.';
