@@ -109,7 +109,9 @@ grant execute on function finance.current_account_ids() to gw_user;
 create sequence finance.transactions_tx_id_seq as bigint;
 
 create table finance.transactions (
-  tx_id bigint not null default nextval('finance.transactions_tx_id_seq'),
+  -- Assigned by the BEFORE INSERT trigger once the account is locked, so that
+  -- tx_id order is the order in which an account's postings were applied.
+  tx_id bigint not null,
   account_id uuid not null references finance.accounts (account_id) on delete restrict,
   tx_type finance.tx_type not null,
   amount finance.money_positive not null,
@@ -134,7 +136,7 @@ grant select on finance.transactions to gw_user;
 
 comment on table finance.transactions is
   E'@behavior -insert -update -delete\nA posting on an account, written only by finance.post_transaction and never changed. Partitioned by month of posted_at (UTC). Only the account''s owner and finance staff see it.';
-comment on column finance.transactions.tx_id is 'The posting''s number, increasing in posting order.';
+comment on column finance.transactions.tx_id is 'The posting''s number, assigned once the account row is locked: for one account, increasing in the order postings were applied.';
 comment on column finance.transactions.account_id is 'The account posted to.';
 comment on column finance.transactions.tx_type is 'debit (money out), credit (money in) or adjustment (a correction, money in).';
 comment on column finance.transactions.amount is 'The amount, strictly positive; tx_type says the direction.';
@@ -423,6 +425,7 @@ begin
   if not found then
     raise exception 'No account %.', new.account_id using errcode = 'NTFND';
   end if;
+  new.tx_id := pg_catalog.nextval('finance.transactions_tx_id_seq');
   new.balance_after := v_balance + case when new.tx_type = 'debit' then -new.amount else new.amount end;
   if new.tx_type = 'debit' and v_account_type <> 'credit' and new.balance_after < 0 then
     raise exception 'Insufficient funds: account % holds %, the debit is %.', new.account_id, v_balance, new.amount
@@ -432,7 +435,7 @@ begin
 end;
 $$;
 comment on function finance_private.tg_transactions__compute_balance() is
-  'BEFORE INSERT on finance.transactions: refuses a posting dated in a closed month (PCLSD), locks the account row, computes balance_after, refuses a debit that would take a checking or savings account below zero (INSUF).';
+  'BEFORE INSERT on finance.transactions: refuses a posting dated in a closed month (PCLSD), locks the account row, assigns tx_id, computes balance_after, refuses a debit that would take a checking or savings account below zero (INSUF).';
 
 create trigger _100_compute_balance
   before insert on finance.transactions
