@@ -36,7 +36,7 @@ describe("finance.transactions partitions", () => {
           tx.query("insert into finance.transactions (account_id, tx_type, amount, posted_at) values ($1, 'credit', 5, '2037-03-15T12:00:00Z')", [account]),
         ),
       ).toBe("23514");
-      const posted = (await post(tx, account, 5, "credit", "2037-03-15T12:00:00Z")).rows[0];
+      const posted = (await post(tx, account, 5, "credit", "2037-03-15T12:00:00Z")).rows[0]!;
       expect(posted.balance_after).toBe("5.0000");
       const where = await one<{ partition: string }>(tx, "select tableoid::regclass::text as partition from finance.transactions where tx_id = $1", [posted.tx_id]);
       expect(where.partition).toBe("finance_private.transactions_y2037m03");
@@ -66,8 +66,8 @@ describe("finance.transactions partitions", () => {
 describe("balance triggers under concurrency", () => {
   it("loses no update when 16 clients post on one account at once", async () => {
     const root = rootDb();
-    const customer = (await root.query("insert into finance.customers (full_name, primary_email) values ('Concurrent', $1) returning customer_id", [`${uniqueName("conc")}@example.com`])).rows[0].customer_id;
-    const account = (await root.query("insert into finance.accounts (customer_id, account_type) values ($1, 'checking') returning account_id", [customer])).rows[0].account_id;
+    const customer = (await root.query("insert into finance.customers (full_name, primary_email) values ('Concurrent', $1) returning customer_id", [`${uniqueName("conc")}@example.com`])).rows[0]!.customer_id;
+    const account = (await root.query("insert into finance.accounts (customer_id, account_type) values ($1, 'checking') returning account_id", [customer])).rows[0]!.account_id;
     await root.query("select finance.post_transaction($1, 1000, 'credit')", [account]);
 
     const pool = new pg.Pool({ connectionString: inject("testDatabase").rootUrl, max: 16 });
@@ -104,15 +104,15 @@ describe("balance triggers under concurrency", () => {
       expect(Number(row.balance_after)).toBeCloseTo(balance, 4);
     }
     expect(balance).toBeCloseTo(1000 - 80 * 7.25 + 80 * 3.5, 4);
-    const final = (await root.query("select balance from finance.accounts where account_id = $1", [account])).rows[0].balance;
+    const final = (await root.query("select balance from finance.accounts where account_id = $1", [account])).rows[0]!.balance;
     expect(Number(final)).toBeCloseTo(balance, 4);
-    expect((await root.query("select count(*)::int as n from finance.ledger l join finance.transactions t using (tx_id, posted_at) where t.account_id = $1", [account])).rows[0].n).toBe(161);
+    expect((await root.query("select count(*)::int as n from finance.ledger l join finance.transactions t using (tx_id, posted_at) where t.account_id = $1", [account])).rows[0]!.n).toBe(161);
   });
 
   it("lets exactly as many concurrent debits through as the balance covers", async () => {
     const root = rootDb();
-    const customer = (await root.query("insert into finance.customers (full_name, primary_email) values ('Overdraft', $1) returning customer_id", [`${uniqueName("over")}@example.com`])).rows[0].customer_id;
-    const account = (await root.query("insert into finance.accounts (customer_id, account_type) values ($1, 'savings') returning account_id", [customer])).rows[0].account_id;
+    const customer = (await root.query("insert into finance.customers (full_name, primary_email) values ('Overdraft', $1) returning customer_id", [`${uniqueName("over")}@example.com`])).rows[0]!.customer_id;
+    const account = (await root.query("insert into finance.accounts (customer_id, account_type) values ($1, 'savings') returning account_id", [customer])).rows[0]!.account_id;
     await root.query("select finance.post_transaction($1, 1000, 'credit')", [account]);
     const pool = new pg.Pool({ connectionString: inject("testDatabase").rootUrl, max: 16 });
     let outcomes: Array<string>;
@@ -130,7 +130,7 @@ describe("balance triggers under concurrency", () => {
     }
     expect(outcomes.filter((o) => o === "ok")).toHaveLength(10);
     expect(outcomes.filter((o) => o === "INSUF")).toHaveLength(6);
-    expect((await root.query("select balance from finance.accounts where account_id = $1", [account])).rows[0].balance).toBe("0.0000");
+    expect((await root.query("select balance from finance.accounts where account_id = $1", [account])).rows[0]!.balance).toBe("0.0000");
   });
 });
 
@@ -173,10 +173,10 @@ describe("finance.post_transaction", () => {
       expect(await tx.errorCode(() => post(tx, "00000000-0000-4000-8000-000000000000", 1, "credit"))).toBe("NTFND");
       expect(await tx.errorCode(() => post(tx, mine, "50.0001", "debit"))).toBe("INSUF");
       // A credit account may go below zero.
-      expect((await post(tx, credit, 75, "debit")).rows[0].balance_after).toBe("-75.0000");
+      expect((await post(tx, credit, 75, "debit")).rows[0]!.balance_after).toBe("-75.0000");
 
       await tx.become(user.claims);
-      expect((await post(tx, mine, 20, "debit")).rows[0].balance_after).toBe("30.0000");
+      expect((await post(tx, mine, 20, "debit")).rows[0]!.balance_after).toBe("30.0000");
       expect(await tx.errorCode(() => post(tx, mine, 20, "credit"))).toBe("DNIED");
       expect(await tx.errorCode(() => post(tx, mine, 20, "adjustment"))).toBe("DNIED");
       expect(await tx.errorCode(() => post(tx, mine, 1, "debit", "2020-01-01T00:00:00Z"))).toBe("DNIED");
@@ -209,7 +209,7 @@ describe("sales.create_order", () => {
       const customer = await createCustomer(tx, "buyer");
       const a = await createProduct(tx, 12.5);
       const b = await createProduct(tx, 0.3333);
-      const order = (await orderOf(tx, customer, [[a, 2], [b, 3], [a, 1]])).rows[0];
+      const order = (await orderOf(tx, customer, [[a, 2], [b, 3], [a, 1]])).rows[0]!;
       expect(order).toMatchObject({ customer_id: customer, status: "placed", total_amount: "38.4999" });
       expect(order.placed_at).not.toBeNull();
       const items = (await tx.query("select product_id, quantity, unit_price from sales.order_items where order_id = $1 order by unit_price", [order.order_id])).rows;
@@ -242,10 +242,10 @@ describe("sales.create_order", () => {
       expect(await tx.errorCode(() => orderOf(tx, "00000000-0000-4000-8000-000000000000", [[active, 1]]))).toBe("NTFND");
       expect(await tx.errorCode(() => orderOf(tx, other, [[active, 1], [inactive, 1]]))).toBe("PINAC");
       expect(await tx.errorCode(() => orderOf(tx, other, [[active, 1]], "00000000-0000-4000-8000-000000000000"))).toBe("NTFND");
-      expect((await orderOf(tx, other, [[active, 1]], rep)).rows[0].sales_rep_id).toBe(rep);
+      expect((await orderOf(tx, other, [[active, 1]], rep)).rows[0]!.sales_rep_id).toBe(rep);
 
       await tx.become(user.claims);
-      expect((await orderOf(tx, mine, [[active, 2]])).rows[0].total_amount).toBe("10.0000");
+      expect((await orderOf(tx, mine, [[active, 2]])).rows[0]!.total_amount).toBe("10.0000");
       expect(await tx.errorCode(() => orderOf(tx, other, [[active, 1]]))).toBe("NTFND");
       expect(await tx.errorCode(() => orderOf(tx, mine, [[active, 1]], rep))).toBe("DNIED");
 
@@ -257,7 +257,7 @@ describe("sales.create_order", () => {
 
   it("moves orders forward only", async () => {
     await withTransaction(async (tx) => {
-      const order = (await orderOf(tx, await createCustomer(tx, "flow"), [[await createProduct(tx, 1), 1]])).rows[0];
+      const order = (await orderOf(tx, await createCustomer(tx, "flow"), [[await createProduct(tx, 1), 1]])).rows[0]!;
       expect(await tx.errorCode(() => tx.query("update sales.orders set status = 'draft' where order_id = $1", [order.order_id]))).toBe("BADST");
       await tx.query("update sales.orders set status = 'shipped' where order_id = $1", [order.order_id]);
       expect(await tx.errorCode(() => tx.query("update sales.orders set status = 'cancelled' where order_id = $1", [order.order_id]))).toBe("BADST");
@@ -359,7 +359,7 @@ describe("materialized views", () => {
       const a = await createProduct(tx, 10);
       const b = await createProduct(tx, 4);
       await orderOf(tx, customer, [[a, 2], [b, 5]]); // 40
-      const cancelled = (await orderOf(tx, customer, [[a, 1]])).rows[0];
+      const cancelled = (await orderOf(tx, customer, [[a, 1]])).rows[0]!;
       await tx.query("update sales.orders set status = 'cancelled' where order_id = $1", [cancelled.order_id]);
       await orderOf(tx, customer, [[b, 1]]); // 4
 
