@@ -37,6 +37,11 @@ export const sqlErrorCodes = {
   NOPKY: { status: 400, meaning: "The table has no primary key, so it cannot be audited." },
   NTFND: { status: 404, meaning: "No such object that you may act on (absent, or not yours)." },
   BADST: { status: 409, meaning: "The object is not in a state that allows this (e.g. replaying a message that is not dead)." },
+  // capstone: finance and sales
+  INSUF: { status: 409, meaning: "Insufficient funds: the debit would take a checking or savings account below zero." },
+  PCLSD: { status: 409, meaning: "The month of the posting is closed (finance.monthly_closure): nothing may be dated in it." },
+  TXIMM: { status: 409, meaning: "Postings and ledger records are never changed or deleted; post a correction instead." },
+  PINAC: { status: 409, meaning: "A product of the order is inactive (not for sale any more)." },
   // PostgreSQL's own codes that are safe to show: they describe the input, not the server.
   "23502": { status: 400, meaning: "not_null_violation: a required value is missing." },
   "23503": { status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },

@@ -3,7 +3,9 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, type DatabaseHandle } from "./db/database.ts";
 import { withClient } from "./db/diagnose.ts";
+import { inspectDatabase } from "./db/inspect.ts";
 import { migrateDatabase, resetAndMigrate } from "./db/migrate.ts";
+import { defaultSeedSizes, scaledSeedSizes, seedCapstone } from "./db/seed.ts";
 import { redact } from "./db/urls.ts";
 import { boot, makeTokenService } from "./groundwork.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -18,7 +20,38 @@ const usage = `groundwork <command>
   token --user <id|email|username> [--role R] [--org O]
                         mint a development access token
   db-url                print the connection strings of the embedded database
+  seed [--scale S]      load the capstone data set (1,000 customers, 10,000 orders,
+                        200,000 transactions over 13 months...; S scales it); idempotent
+  inspect               print the verification queries: tables, RLS policies,
+                        functions, triggers, extensions, ledger and event/job objects
 `;
+
+async function seed(config: Config, logger: Logger, scale: number): Promise<void> {
+  if (config.env === "production") throw new Error("seed loads demonstration data; it is refused with NODE_ENV=production.");
+  if (!Number.isFinite(scale) || scale <= 0 || scale > 10) throw new Error("seed --scale takes a number above 0 and at most 10.");
+  const sizes = scale === 1 ? defaultSeedSizes : scaledSeedSizes(scale);
+  await withOpenDatabase(config, logger, async (db) => {
+    await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+    const tty = process.stdout.isTTY;
+    const result = await seedCapstone({
+      ownerUrl: db.ownerUrl,
+      sizes,
+      onProgress(step, index, total, elapsedMs) {
+        const bar = "#".repeat(Math.round((index / total) * 30)).padEnd(30, ".");
+        const text = `[${bar}] ${String(index).padStart(2)}/${total} ${(elapsedMs / 1000).toFixed(1).padStart(5)} s  ${step}`;
+        if (tty) process.stdout.write(`\r${text.padEnd(79)}${step === "done" ? "\n" : ""}`);
+        else console.log(text);
+      },
+    });
+    if (!result.seeded) {
+      console.log("The capstone data set is already loaded; nothing changed.");
+      return;
+    }
+    console.log(`Seeded in ${(result.ms / 1000).toFixed(1)} s:`);
+    for (const [table, count] of Object.entries(result.counts)) console.log(`  ${table.padEnd(24)} ${count.toLocaleString("en-US").padStart(9)}`);
+  });
+}
+
 
 async function runUntilSignal(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }): Promise<void> {
   const running = await boot(config, logger, parts);
@@ -86,6 +119,7 @@ async function main(argv: string[]): Promise<void> {
       user: { type: "string" },
       role: { type: "string", default: "gw_user" },
       org: { type: "string" },
+      scale: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -124,6 +158,13 @@ async function main(argv: string[]): Promise<void> {
       if (config.env === "production") throw new Error("token mints development tokens; it is refused with NODE_ENV=production.");
       if (!values.user) throw new Error("token needs --user <id|email|username>.");
       return mintToken(config, logger, values.user, values.role, values.org);
+    case "seed":
+      return seed(config, logger, Number(values.scale ?? "1"));
+    case "inspect":
+      return withOpenDatabase(config, logger, async (db) => {
+        await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+        await inspectDatabase(db.ownerUrl);
+      });
     case "db-url":
       if (config.databaseUrl) {
         console.log(redact(config.databaseUrl));

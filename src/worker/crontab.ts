@@ -7,4 +7,8 @@ export const crontab = [
   // Safety net for a delivery partition that lost its job (see outbox_private.enqueue_partitions).
   "* * * * * outbox_sweep ?max=1",
   "17 * * * * ops_gc_job_queues ?max=1",
+  // finance.transactions: the current month and the next three always have a partition.
+  "5 0 * * * finance_create_partitions ?max=1",
+  // Reporting views (refreshed concurrently: readers are never blocked).
+  "*/10 * * * * finance_refresh_views ?max=1",
 ].join("\n");

@@ -6,6 +6,10 @@ process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
 const { benchOutbox } = await import("./outbox.ts");
 const { benchAudit } = await import("./audit.ts");
+const { benchCapstone } = await import("./capstone.ts");
+/** BENCH_ONLY=capstone (comma list of startup, outbox, audit, capstone) runs only those. */
+const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
+const runs = (name: string) => !only || only.includes(name);
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -13,6 +17,7 @@ const ms = (value: number) => `${value.toFixed(1)} ms`;
 const rate = (perSecond: number, unit: string) => `${Math.round(perSecond).toLocaleString("en-US")} ${unit}/s`;
 const check = (ok: boolean) => (ok ? "✔" : "✘");
 
+if (runs("startup")) {
 const startup = await benchStartup(Number(process.env.BENCH_ROUNDS ?? 3));
 console.log("\nStart-up (median of rounds)");
 console.log(`  cold start to first GraphQL answer  ${fmt(startup.coldStartMs)}   (target < 5 s)`);
@@ -20,10 +25,12 @@ console.log(`  baseline: bare cluster init+start   ${fmt(startup.bareClusterCold
 console.log(`  warm restart to first answer        ${fmt(startup.warmRestartMs)}`);
 console.log(`  baseline: bare cluster start        ${fmt(startup.bareClusterWarmMs)}   ratio ${startup.warmRatio.toFixed(2)}`);
 console.log(JSON.stringify({ startup }));
+}
 
 // One fresh database for the platform primitives, dropped at the end.
 const db = await createTestDatabase("bench");
 try {
+  if (runs("outbox")) {
   const burstEvents = Number(process.env.BENCH_OUTBOX_EVENTS ?? 10_000);
   const outbox = await benchOutbox(db, { burstEvents });
   const { latency, throughput } = outbox;
@@ -42,7 +49,9 @@ try {
   console.log(`  order violations per aggregate at the receiver: ${spread.orderViolations + ordered.orderViolations}   duplicates: ${latency.duplicates + spread.duplicates + ordered.duplicates}`);
   console.log(`  worker: mean job fetch ${ms(latency.worker.meanFetchMs)} / ${ms(spread.worker.meanFetchMs)} / ${ms(ordered.worker.meanFetchMs)} (latency / burst / ordered), job queue rows at the end ${ordered.jobQueueRows}`);
   console.log(JSON.stringify({ outbox }));
+  }
 
+  if (runs("audit")) {
   const audit = await benchAudit(db, { rounds: Number(process.env.BENCH_AUDIT_ROUNDS ?? 3) });
   console.log(`\nAudit tracking (${audit.rows.toLocaleString("en-US")} rows per table, median of ${audit.rounds} rounds)`);
   const shape = (label: string, figure: typeof audit.singleRow) =>
@@ -51,6 +60,22 @@ try {
   shape("one multi-row insert       ", audit.multiRow);
   console.log(`  sealer: audit_private.seal over ${audit.seal.rows.toLocaleString("en-US")} rows  ${fmt(audit.seal.ms)}   ${rate(audit.seal.rowsPerSecond, "rows")}   chain verifies ${check(audit.chainIntact)}`);
   console.log(JSON.stringify({ audit }));
+  }
+
+  if (runs("capstone")) {
+    const capstone = await benchCapstone(db, {
+      scale: Number(process.env.BENCH_CAPSTONE_SCALE ?? 1),
+      postings: Number(process.env.BENCH_CAPSTONE_POSTINGS ?? 4000),
+    });
+    const { seed, posting, statement } = capstone;
+    console.log(`\nCapstone (seed: ${(seed.counts["finance.transactions"] ?? 0).toLocaleString("en-US")} transactions, ${(seed.counts["sales.orders"] ?? 0).toLocaleString("en-US")} orders, loaded in ${fmt(seed.ms)})`);
+    console.log(`  finance.post_transaction, ${posting.clients} clients   ${rate(posting.postPerSecond, "postings")}`);
+    console.log(`  baseline: raw update + insert, same clients   ${rate(posting.rawPerSecond, "postings")}   ratio ${posting.ratio.toFixed(2)}   accounts whose balance ≠ last balance_after: ${posting.lostUpdates}`);
+    console.log(`  statement, one account, 13 months, first 50 rows: p50 ${ms(statement.p50Ms)}   p99 ${ms(statement.p99Ms)}   (${statement.runs} runs, ${statement.rows} rows)`);
+    console.log(`  partitions scanned for the postings: ${statement.partitionsScanned} of ${statement.partitionsTotal} (13 months); ${statement.oneMonthPartitionsScanned} for a statement from 20 days ago`);
+    console.log(statement.plan.map((line) => `    ${line}`).join("\n"));
+    console.log(JSON.stringify({ capstone }));
+  }
 } finally {
   await db.drop();
 }

@@ -2,6 +2,8 @@ import type { TaskList } from "graphile-worker";
 import type { RetryPolicy } from "../retry.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
+import { finance_create_partitions } from "./finance_create_partitions.ts";
+import { finance_refresh_views } from "./finance_refresh_views.ts";
 import { makeInboxProcess } from "./inbox_process.ts";
 import { ops_gc_job_queues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver, type WebhookOptions } from "./outbox_deliver.ts";
@@ -23,6 +25,8 @@ export function makeTaskList(options: TaskOptions = defaultTaskOptions): TaskLis
   return {
     audit_seal,
     auth_cleanup_refresh_token_blacklist,
+    finance_create_partitions,
+    finance_refresh_views,
     inbox_process: makeInboxProcess(options.inbox),
     ops_gc_job_queues,
     outbox_deliver: makeOutboxDeliver(options.webhooks),
