@@ -399,7 +399,8 @@ create trigger _011_no_truncate before truncate on ledger.entries
 create function ledger_private.tg_transactions__assert_valid() returns trigger
   language plpgsql
   volatile
-  -- no "set search_path": it runs once per posting and every name is qualified.
+  security definer
+  set search_path = ''
 as $$
 declare
   v_line record;
@@ -438,7 +439,7 @@ begin
 end;
 $$;
 comment on function ledger_private.tg_transactions__assert_valid() is
-  'Commit-time check of one ledger transaction: zero sum per currency and at least two entries (LUNBL), an active kind (RTYPE), an open period (LPCLS).';
+  'Commit-time check of one ledger transaction: zero sum per currency and at least two entries (LUNBL), an active kind (RTYPE), an open period (LPCLS). Security definer: it fires at COMMIT under the request''s role, whose row level security would hide the other side''s entries.';
 
 create constraint trigger _900_assert_valid
   after insert on ledger.transactions

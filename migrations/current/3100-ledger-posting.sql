@@ -63,13 +63,13 @@ create function ledger_private.may_debit(owner_user_id uuid, organization_id uui
   stable
   set search_path = ''
 as $$
-  select actor is not null and (
+  select coalesce(actor is not null and (
     owner_user_id = actor
     or (organization_id is not null and exists (
       select 1 from auth.memberships m
        where m.organization_id = may_debit.organization_id and m.user_id = actor and m.role in ('owner', 'admin')
     ))
-  )
+  ), false)
 $$;
 comment on function ledger_private.may_debit(uuid, uuid, uuid) is
   'May this user take money out of an account with this owner? Yes for the owning user and for owners and admins of the owning organization; never for system accounts (trusted code only).';
@@ -182,6 +182,7 @@ declare
   v_to record;
   v_from_balance bigint;
   v_to_balance bigint;
+  v_found integer := 0;
 begin
   if transfer.amount is null or transfer.amount <= 0 then
     raise exception 'A transfer amount is a positive number of minor units, not %.', transfer.amount using errcode = 'BADIN';
@@ -217,6 +218,7 @@ begin
      order by a.account_id
        for update
   loop
+    v_found := v_found + 1;
     if v_row.account_id = transfer.from_account_id then
       v_from := v_row;
     else
@@ -224,12 +226,13 @@ begin
     end if;
   end loop;
 
-  if v_from is null or v_to is null or (check_owner and not ledger_private.may_debit(v_from.owner_user_id, v_from.organization_id, transfer.actor)) then
-    if v_from is not null and v_to is not null then
-      raise exception 'You may not move money out of account %.', transfer.from_account_id using errcode = 'DNIED';
-    end if;
-    raise exception 'No such account: %.', case when v_from is null then transfer.from_account_id else transfer.to_account_id end
+  if v_found < 2 then
+    raise exception 'No such account: %.',
+      case when v_found = 1 and v_row.account_id = transfer.from_account_id then transfer.to_account_id else transfer.from_account_id end
       using errcode = 'NTFND';
+  end if;
+  if check_owner and not ledger_private.may_debit(v_from.owner_user_id, v_from.organization_id, transfer.actor) then
+    raise exception 'You may not move money out of account %.', transfer.from_account_id using errcode = 'DNIED';
   end if;
   if v_from.currency <> transfer.currency or v_to.currency <> transfer.currency then
     raise exception 'Currency mismatch: the transfer is in %, account % is in % and account % in %.',

@@ -31,6 +31,7 @@ declare
   v_row record;
   v_from record;
   v_to record;
+  v_found integer := 0;
 begin
   if create_hold.amount is null or create_hold.amount <= 0 then
     raise exception 'A hold amount is a positive number of minor units, not %.', create_hold.amount using errcode = 'BADIN';
@@ -62,10 +63,12 @@ begin
      order by a.account_id
        for update
   loop
+    v_found := v_found + 1;
     if v_row.account_id = create_hold.from_account_id then v_from := v_row; else v_to := v_row; end if;
   end loop;
-  if v_from is null or v_to is null then
-    raise exception 'No such account: %.', case when v_from is null then create_hold.from_account_id else create_hold.to_account_id end
+  if v_found < 2 then
+    raise exception 'No such account: %.',
+      case when v_found = 1 and v_row.account_id = create_hold.from_account_id then create_hold.to_account_id else create_hold.from_account_id end
       using errcode = 'NTFND';
   end if;
   if not v_caller.trusted and not ledger_private.may_debit(v_from.owner_user_id, v_from.organization_id, v_caller.actor) then

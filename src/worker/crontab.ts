@@ -7,4 +7,6 @@ export const crontab = [
   // Safety net for a delivery stream that lost its job (see outbox_private.enqueue_streams).
   "* * * * * outbox_sweep ?max=1",
   "17 * * * * ops_gc_job_queues ?max=1",
+  // Holds past expires_at already refuse to post; this releases their reservation within a minute.
+  "* * * * * ledger_expire_holds ?max=1",
 ].join("\n");

@@ -3,6 +3,7 @@ import type { RetryPolicy } from "../retry.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
 import { makeInboxProcess } from "./inbox_process.ts";
+import { ledger_expire_holds } from "./ledger_expire_holds.ts";
 import { ops_gc_job_queues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver, type WebhookOptions } from "./outbox_deliver.ts";
 import { outbox_sweep } from "./outbox_sweep.ts";
@@ -24,6 +25,7 @@ export function makeTaskList(options: TaskOptions = defaultTaskOptions): TaskLis
     audit_seal,
     auth_cleanup_refresh_token_blacklist,
     inbox_process: makeInboxProcess(options.inbox),
+    ledger_expire_holds,
     ops_gc_job_queues,
     outbox_deliver: makeOutboxDeliver(options.webhooks),
     outbox_sweep,
