@@ -264,7 +264,7 @@ comment on column ledger.holds.transaction_id is 'The hold_post transaction, onc
 comment on column ledger.holds.expires_at is 'After this instant the hold can no longer be posted, and the expiry job voids it (status expired).';
 comment on column ledger.holds.resolved_at is 'When it was posted, voided or expired.';
 comment on column ledger.holds.created_by is 'The signed-in user who created it (null: trusted server code).';
-comment on column ledger.holds.idempotency_scope is '@behavior -filterBy -orderBy\nWhose idempotency key this is (the creator, or the nil UUID for trusted code).';
+comment on column ledger.holds.idempotency_scope is 'Whose idempotency key this is (the creator, or the nil UUID for trusted code).';
 comment on column ledger.holds.created_at is 'When it was created.';
 comment on column ledger.holds.currency is 'Currency of both accounts.';
 comment on column ledger.holds.status is 'pending, posted, voided or expired.';
@@ -350,7 +350,7 @@ comment on column ledger.transactions.created_at is 'When it was posted.';
 comment on column ledger.transactions.reverses_id is 'For a reversal: the transaction it mirrors.';
 comment on column ledger.transactions.hold_id is 'For a hold_post: the hold it posts.';
 comment on column ledger.transactions.posted_by is 'The signed-in user who posted it (null: trusted server code or an operator console session).';
-comment on column ledger.transactions.idempotency_scope is '@behavior -filterBy -orderBy\nWhose idempotency key this is: the poster, or the nil UUID for trusted code.';
+comment on column ledger.transactions.idempotency_scope is 'Whose idempotency key this is: the poster, or the nil UUID for trusted code.';
 comment on column ledger.transactions.kind is 'What kind of movement (registry namespace ledger_transaction_kind): transfer, hold_post, reversal, conversion, adjustment, or a registered one.';
 comment on column ledger.transactions.idempotency_key is 'The caller''s key: posting again with the same key and content returns this transaction; with other content it fails (LIDEM).';
 comment on column ledger.transactions.memo is 'Free text.';

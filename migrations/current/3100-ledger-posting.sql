@@ -580,7 +580,7 @@ begin
 end;
 $$;
 comment on function ledger.post_batch(ledger.transfer_input[], text, jsonb, timestamptz) is
-  E'Posts up to 10000 transfers atomically (all or none), each its own transaction, in one call: every account is locked once in id order, balances are applied in the given order, then one insert writes all transactions and one all entries. Transfers whose idempotency key was already posted with the same content are returned as they are. Errors: as postTransfer, naming the transfer''s position; 40001 when a concurrent call posted one of the keys meanwhile (retry). Security definer because the ledger tables have no write grants.';
+  E'@resultFieldName transactions\nPosts up to 10000 transfers atomically (all or none), each its own transaction, in one call: every account is locked once in id order, balances are applied in the given order, then one insert writes all transactions and one all entries. Transfers whose idempotency key was already posted with the same content are returned as they are. Errors: as postTransfer, naming the transfer''s position; 40001 when a concurrent call posted one of the keys meanwhile (retry). Security definer because the ledger tables have no write grants.';
 
 grant execute on function ledger.create_account(text, text, text, text, uuid, uuid, boolean, boolean) to gw_user;
 grant execute on function ledger.post_transfer(bigint, bigint, bigint, text, text, text, text, jsonb, timestamptz) to gw_user;
