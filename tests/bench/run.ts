@@ -1,18 +1,23 @@
 /**
  * `npm run bench`: every figure is reported next to a baseline measured in the
  * same run on the same machine. Results are recorded in docs/benchmarks.md.
+ * BENCH_ONLY=startup,outbox,audit,ledger runs a subset (default: all).
  */
 process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
 const { benchOutbox } = await import("./outbox.ts");
 const { benchAudit } = await import("./audit.ts");
+const { benchLedger } = await import("./ledger.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 const rate = (perSecond: number, unit: string) => `${Math.round(perSecond).toLocaleString("en-US")} ${unit}/s`;
 const check = (ok: boolean) => (ok ? "✔" : "✘");
+const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
+const want = (name: string) => !only || only.includes(name);
 
+if (want("startup")) {
 const startup = await benchStartup(Number(process.env.BENCH_ROUNDS ?? 3));
 console.log("\nStart-up (median of rounds)");
 console.log(`  cold start to first GraphQL answer  ${fmt(startup.coldStartMs)}   (target < 5 s)`);
@@ -20,10 +25,12 @@ console.log(`  baseline: bare cluster init+start   ${fmt(startup.bareClusterCold
 console.log(`  warm restart to first answer        ${fmt(startup.warmRestartMs)}`);
 console.log(`  baseline: bare cluster start        ${fmt(startup.bareClusterWarmMs)}   ratio ${startup.warmRatio.toFixed(2)}`);
 console.log(JSON.stringify({ startup }));
+}
 
 // One fresh database for the platform primitives, dropped at the end.
 const db = await createTestDatabase("bench");
 try {
+  if (want("outbox")) {
   const burstEvents = Number(process.env.BENCH_OUTBOX_EVENTS ?? 10_000);
   const outbox = await benchOutbox(db, { burstEvents });
   const { latency, throughput } = outbox;
@@ -42,7 +49,9 @@ try {
   console.log(`  order violations per aggregate at the receiver: ${spread.orderViolations + ordered.orderViolations}   duplicates: ${latency.duplicates + spread.duplicates + ordered.duplicates}`);
   console.log(`  worker: mean job fetch ${ms(latency.worker.meanFetchMs)} / ${ms(spread.worker.meanFetchMs)} / ${ms(ordered.worker.meanFetchMs)} (latency / burst / ordered), job queue rows at the end ${ordered.jobQueueRows}`);
   console.log(JSON.stringify({ outbox }));
+  }
 
+  if (want("audit")) {
   const audit = await benchAudit(db, { rounds: Number(process.env.BENCH_AUDIT_ROUNDS ?? 3) });
   console.log(`\nAudit tracking (${audit.rows.toLocaleString("en-US")} rows per table, median of ${audit.rounds} rounds)`);
   const shape = (label: string, figure: typeof audit.singleRow) =>
@@ -51,6 +60,25 @@ try {
   shape("one multi-row insert       ", audit.multiRow);
   console.log(`  sealer: audit_private.seal over ${audit.seal.rows.toLocaleString("en-US")} rows  ${fmt(audit.seal.ms)}   ${rate(audit.seal.rowsPerSecond, "rows")}   chain verifies ${check(audit.chainIntact)}`);
   console.log(JSON.stringify({ audit }));
+  }
+
+  if (want("ledger")) {
+    const ledger = await benchLedger(db, {
+      transfers: Number(process.env.BENCH_LEDGER_TRANSFERS ?? 20_000),
+      accounts: Number(process.env.BENCH_LEDGER_ACCOUNTS ?? 10_000),
+      rounds: Number(process.env.BENCH_LEDGER_ROUNDS ?? 3),
+      pgbenchSeconds: Number(process.env.BENCH_PGBENCH_SECONDS ?? 10),
+    });
+    console.log(`\nLedger (${ledger.clients} clients, ${ledger.transfers.toLocaleString("en-US")} transfers per phase, median of ${ledger.rounds} rounds)`);
+    console.log(`  post_transfer, ${ledger.accounts.toLocaleString("en-US")} accounts   ${rate(ledger.single.transfersPerSecond, "transfers")}   baseline raw SQL ${rate(ledger.single.baselinePerSecond, "transfers")}   ratio ${ledger.single.ratio.toFixed(2)} (target ≥ 0.9 ${check(ledger.single.ratio >= 0.9)})`);
+    console.log(`  post_transfer, 2 hot accounts     ${rate(ledger.hot.transfersPerSecond, "transfers")}   baseline raw SQL ${rate(ledger.hot.baselinePerSecond, "transfers")}   ratio ${ledger.hot.ratio.toFixed(2)} (target ≥ 0.8 ${check(ledger.hot.ratio >= 0.8)})`);
+    console.log(`  post_batch, ${ledger.batchSize} per call           ${rate(ledger.batch.transfersPerSecond, "transfers")}   ÷ single post_transfer   ratio ${ledger.batch.ratio.toFixed(2)} (target ≥ 5 ${check(ledger.batch.ratio >= 5)})`);
+    console.log(`  bytes on disk per transfer        ${Math.round(ledger.bytesPerTransfer)} (transactions + entries, with indexes; baseline entries only ${Math.round(ledger.baselineBytesPerTransfer)}; pgledger reports 743)`);
+    if (ledger.pgbench) console.log(`  reference: pgbench -b tpcb-like -c ${ledger.clients} -s ${ledger.pgbench.scale}, ${ledger.pgbench.seconds} s   ${Math.round(ledger.pgbench.tps).toLocaleString("en-US")} tps`);
+    else console.log("  reference: pgbench not on PATH, skipped");
+    console.log(`  books consistent after the run (verify(), currency totals): ${check(ledger.consistent)}`);
+    console.log(JSON.stringify({ ledger }));
+  }
 } finally {
   await db.drop();
 }
