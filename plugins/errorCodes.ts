@@ -42,6 +42,17 @@ export const sqlErrorCodes = {
   PCLSD: { status: 409, meaning: "The month of the posting is closed (finance.monthly_closure): nothing may be dated in it." },
   TXIMM: { status: 409, meaning: "Postings and ledger records are never changed or deleted; post a correction instead." },
   PINAC: { status: 409, meaning: "A product of the order is inactive (not for sale any more)." },
+  // ledger
+  LUNBL: { status: 400, meaning: "The transaction does not balance: its entries do not sum to zero in every currency, or it has fewer than two." },
+  LFUND: { status: 409, meaning: "The posting would break an account's balance flags (insufficient funds, or a balance that may not go above zero)." },
+  LCURR: { status: 400, meaning: "Currency mismatch: an entry, transfer or hold is not in its account's currency (or the currency is unknown)." },
+  LIDEM: { status: 409, meaning: "The idempotency key was already used with different content." },
+  LPCLS: { status: 409, meaning: "The posting's effective time falls in a closed accounting period." },
+  LPOVL: { status: 409, meaning: "The accounting period overlaps an existing one." },
+  LREVD: { status: 409, meaning: "The transaction is already reversed." },
+  LHOLD: { status: 409, meaning: "The hold is no longer pending (posted, voided or expired)." },
+  LHEXP: { status: 409, meaning: "The hold expired and can no longer be posted." },
+  LIMMU: { status: 403, meaning: "Ledger transactions and entries are append-only: no update, delete or truncate." },
   // PostgreSQL's own codes that are safe to show: they describe the input, not the server.
   "23502": { status: 400, meaning: "not_null_violation: a required value is missing." },
   "23503": { status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },
@@ -53,6 +64,7 @@ export const sqlErrorCodes = {
   "22008": { status: 400, meaning: "datetime_field_overflow." },
   "22023": { status: 400, meaning: "invalid_parameter_value." },
   "22P02": { status: 400, meaning: "invalid_text_representation: a value has the wrong format (e.g. not a UUID)." },
+  "40001": { status: 409, meaning: "serialization_failure: a concurrent change conflicted with this one; retry it." },
   "42501": { status: 403, meaning: "insufficient_privilege: your role may not do this (or a row-level security policy refused the row)." },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -11,4 +11,6 @@ export const crontab = [
   "5 0 * * * finance_create_partitions ?max=1",
   // Reporting views (refreshed concurrently: readers are never blocked).
   "*/10 * * * * finance_refresh_views ?max=1",
+  // Holds past expires_at already refuse to post; this releases their reservation within a minute.
+  "* * * * * ledger_expire_holds ?max=1",
 ].join("\n");

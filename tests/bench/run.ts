@@ -1,13 +1,15 @@
 /**
  * `npm run bench`: every figure is reported next to a baseline measured in the
  * same run on the same machine. Results are recorded in docs/benchmarks.md.
+ * BENCH_ONLY=startup,outbox,audit,ledger runs a subset (default: all).
  */
 process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
 const { benchOutbox } = await import("./outbox.ts");
 const { benchAudit } = await import("./audit.ts");
 const { benchCapstone } = await import("./capstone.ts");
-/** BENCH_ONLY=capstone (comma list of startup, outbox, audit, capstone) runs only those. */
+const { benchLedger } = await import("./ledger.ts");
+/** BENCH_ONLY=capstone (comma list of startup, outbox, audit, ledger, capstone) runs only those. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
@@ -75,6 +77,24 @@ try {
     console.log(`  partitions scanned for the postings: ${statement.partitionsScanned} of ${statement.partitionsTotal} (13 months); ${statement.oneMonthPartitionsScanned} for a statement from 20 days ago`);
     console.log(statement.plan.map((line) => `    ${line}`).join("\n"));
     console.log(JSON.stringify({ capstone }));
+  }
+
+  if (runs("ledger")) {
+    const ledger = await benchLedger(db, {
+      transfers: Number(process.env.BENCH_LEDGER_TRANSFERS ?? 20_000),
+      accounts: Number(process.env.BENCH_LEDGER_ACCOUNTS ?? 10_000),
+      rounds: Number(process.env.BENCH_LEDGER_ROUNDS ?? 3),
+      pgbenchSeconds: Number(process.env.BENCH_PGBENCH_SECONDS ?? 10),
+    });
+    console.log(`\nLedger (${ledger.clients} clients, ${ledger.transfers.toLocaleString("en-US")} transfers per phase, median of ${ledger.rounds} rounds)`);
+    console.log(`  post_transfer, ${ledger.accounts.toLocaleString("en-US")} accounts   ${rate(ledger.single.transfersPerSecond, "transfers")}   baseline raw SQL ${rate(ledger.single.baselinePerSecond, "transfers")}   ratio ${ledger.single.ratio.toFixed(2)} (target ≥ 0.9 ${check(ledger.single.ratio >= 0.9)})`);
+    console.log(`  post_transfer, 2 hot accounts     ${rate(ledger.hot.transfersPerSecond, "transfers")}   baseline raw SQL ${rate(ledger.hot.baselinePerSecond, "transfers")}   ratio ${ledger.hot.ratio.toFixed(2)} (target ≥ 0.8 ${check(ledger.hot.ratio >= 0.8)})`);
+    console.log(`  post_batch, ${ledger.batchSize} per call           ${rate(ledger.batch.transfersPerSecond, "transfers")}   ÷ single post_transfer   ratio ${ledger.batch.ratio.toFixed(2)} (target ≥ 5 ${check(ledger.batch.ratio >= 5)})`);
+    console.log(`  bytes on disk per transfer        ${Math.round(ledger.bytesPerTransfer)} (transactions + entries, with indexes; baseline entries only ${Math.round(ledger.baselineBytesPerTransfer)}; pgledger reports 743)`);
+    if (ledger.pgbench) console.log(`  reference: pgbench -b tpcb-like -c ${ledger.clients} -s ${ledger.pgbench.scale}, ${ledger.pgbench.seconds} s   ${Math.round(ledger.pgbench.tps).toLocaleString("en-US")} tps`);
+    else console.log("  reference: pgbench not on PATH, skipped");
+    console.log(`  books consistent after the run (verify(), currency totals): ${check(ledger.consistent)}`);
+    console.log(JSON.stringify({ ledger }));
   }
 } finally {
   await db.drop();

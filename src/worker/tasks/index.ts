@@ -5,6 +5,7 @@ import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_tok
 import { finance_create_partitions } from "./finance_create_partitions.ts";
 import { finance_refresh_views } from "./finance_refresh_views.ts";
 import { makeInboxProcess } from "./inbox_process.ts";
+import { ledger_expire_holds } from "./ledger_expire_holds.ts";
 import { ops_gc_job_queues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver, type WebhookOptions } from "./outbox_deliver.ts";
 import { outbox_sweep } from "./outbox_sweep.ts";
@@ -28,6 +29,7 @@ export function makeTaskList(options: TaskOptions = defaultTaskOptions): TaskLis
     finance_create_partitions,
     finance_refresh_views,
     inbox_process: makeInboxProcess(options.inbox),
+    ledger_expire_holds,
     ops_gc_job_queues,
     outbox_deliver: makeOutboxDeliver(options.webhooks),
     outbox_sweep,
