@@ -29,10 +29,14 @@ async function runUntilSignal(config: Config, logger: Logger, parts: { api: bool
   if (running.worker) logger.info("worker running");
   let stopping = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting at once");
+      process.exit(1);
+    }
     stopping = true;
-    logger.info({ signal }, "shutting down");
+    logger.info({ signal, timeoutMs: config.api.shutdownTimeoutMs }, "shutting down: no new connections, finishing in-flight requests and jobs");
     await running.stop();
+    logger.info("shut down cleanly");
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
