@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
@@ -6,6 +8,7 @@ import { withClient } from "./db/diagnose.ts";
 import { migrateDatabase, resetAndMigrate } from "./db/migrate.ts";
 import { redact } from "./db/urls.ts";
 import { boot, makeTokenService } from "./groundwork.ts";
+import { buildManifest } from "./server/persisted.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
 const usage = `groundwork <command>
@@ -18,6 +21,9 @@ const usage = `groundwork <command>
   token --user <id|email|username> [--role R] [--org O]
                         mint a development access token
   db-url                print the connection strings of the embedded database
+  persisted <folder> [--out FILE]
+                        build the persisted-operations manifest (sha256 → document) from the
+                        .graphql files under <folder>; default FILE <folder>/persisted-operations.json
 `;
 
 async function runUntilSignal(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }): Promise<void> {
@@ -90,12 +96,22 @@ async function main(argv: string[]): Promise<void> {
       user: { type: "string" },
       role: { type: "string", default: "gw_user" },
       org: { type: "string" },
+      out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   const command = positionals[0];
   if (!command || values.help) {
     console.log(usage);
+    return;
+  }
+  if (command === "persisted") {
+    const folder = positionals[1];
+    if (!folder) throw new Error("persisted needs the folder of .graphql documents.");
+    const manifest = buildManifest(path.resolve(folder));
+    const out = path.resolve(values.out ?? path.join(folder, "persisted-operations.json"));
+    writeFileSync(out, `${JSON.stringify(manifest, null, 2)}\n`);
+    console.log(`${Object.keys(manifest).length} operations → ${out}`);
     return;
   }
   const config = loadConfig();

@@ -100,7 +100,11 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       done = true;
       inFlight -= 1;
       const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = req.path === "/graphql" ? "/graphql" : req.route?.path ? String(req.route.path) : req.path.startsWith("/webhooks/") ? "/webhooks/:source" : "other";
+      // originalUrl: inside a mounted middleware req.path is relative to the mount point.
+      const pathname = req.originalUrl.split("?")[0] ?? "";
+      const route = ["/graphql", "/graphiql", "/healthz", "/readyz", "/metrics"].includes(pathname)
+        ? pathname
+        : pathname.startsWith("/webhooks/") ? "/webhooks/:source" : "other";
       if (metrics) {
         metrics.observeHttp({ method: req.method, route, status: res.statusCode }, elapsed);
         if (route === "/graphql" && req.method !== "OPTIONS") metrics.observeGraphql(record, elapsed);
@@ -108,7 +112,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       }
       const level = res.statusCode >= 500 ? "warn" : "debug";
       logger[level](
-        { requestId: record.requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(elapsed * 1000), operationName: record.operationName, errors: record.errorCodes.length ? record.errorCodes : undefined },
+        { requestId: record.requestId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(elapsed * 1000), operationName: record.operationName, errors: record.errorCodes.length ? record.errorCodes : undefined },
         "request",
       );
     };
