@@ -222,11 +222,19 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     }
     if (inFlight > 0) logger.warn({ inFlight }, "shutdown timeout: closing connections with requests still running");
     server.closeAllConnections();
-    await closed;
-    await pgl.release();
+    // Past the deadline nothing waits for a statement still running: the process is about to exit.
+    const bounded = async (step: Promise<unknown>, what: string) => {
+      const left = Math.max(0, deadline - Date.now());
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([step.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), left)))]);
+      clearTimeout(timer);
+      if (late) logger.warn(`shutdown timeout: not waiting for ${what}`);
+    };
+    await bounded(closed, "the HTTP server to close");
+    await bounded(Promise.resolve(pgl.release()), "PostGraphile to release");
     // pgl.release() leaves the pg services alone; theirs is the PgSubscriber's LISTEN client.
-    await Promise.all((pgl.getResolvedPreset().pgServices ?? []).map((service) => service.release?.()));
-    await pool.end();
+    await bounded(Promise.all((pgl.getResolvedPreset().pgServices ?? []).map((service) => service.release?.())), "the pg services");
+    await bounded(pool.end(), "database connections still running statements");
   };
   return {
     server,
