@@ -47,6 +47,13 @@ export const sqlErrorCodes = {
   "22007": { status: 400, meaning: "invalid_datetime_format." },
   "22008": { status: 400, meaning: "datetime_field_overflow." },
   "22023": { status: 400, meaning: "invalid_parameter_value." },
+  "22021": { status: 400, meaning: "character_not_in_repertoire: a text value holds a byte PostgreSQL text cannot (e.g. NUL, \\u0000)." },
+  "22P05": { status: 400, meaning: "untranslatable_character: a value holds a character the database encoding cannot store (e.g. \\u0000 in JSON)." },
+  "22009": { status: 400, meaning: "invalid_time_zone_displacement_value: a timestamp's offset or year is out of range." },
+  "22015": { status: 400, meaning: "interval_field_overflow: an interval is out of range." },
+  "22025": { status: 400, meaning: "invalid_escape_sequence: a pattern has a bad escape." },
+  "2201B": { status: 400, meaning: "invalid_regular_expression." },
+  "54000": { status: 400, meaning: "program_limit_exceeded: a value is too large for the database to store or index (e.g. a huge key)." },
   "22P02": { status: 400, meaning: "invalid_text_representation: a value has the wrong format (e.g. not a UUID)." },
   "42501": { status: 403, meaning: "insufficient_privilege: your role may not do this (or a row-level security policy refused the row)." },
 } as const satisfies Record<string, ErrorCodeInfo>;
