@@ -6,13 +6,17 @@ process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
 const { benchOutbox } = await import("./outbox.ts");
 const { benchAudit } = await import("./audit.ts");
+const { benchApi } = await import("./api.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
+// BENCH_ONLY=api runs only the API section (the others take minutes).
+const only = process.env.BENCH_ONLY;
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 const rate = (perSecond: number, unit: string) => `${Math.round(perSecond).toLocaleString("en-US")} ${unit}/s`;
 const check = (ok: boolean) => (ok ? "✔" : "✘");
 
+if (!only) {
 const startup = await benchStartup(Number(process.env.BENCH_ROUNDS ?? 3));
 console.log("\nStart-up (median of rounds)");
 console.log(`  cold start to first GraphQL answer  ${fmt(startup.coldStartMs)}   (target < 5 s)`);
@@ -20,10 +24,26 @@ console.log(`  baseline: bare cluster init+start   ${fmt(startup.bareClusterCold
 console.log(`  warm restart to first answer        ${fmt(startup.warmRestartMs)}`);
 console.log(`  baseline: bare cluster start        ${fmt(startup.bareClusterWarmMs)}   ratio ${startup.warmRatio.toFixed(2)}`);
 console.log(JSON.stringify({ startup }));
+}
 
 // One fresh database for the platform primitives, dropped at the end.
 const db = await createTestDatabase("bench");
 try {
+  if (!only || only === "api") {
+    const figures = await benchApi(db, { seconds: Number(process.env.BENCH_API_SECONDS ?? 10), users: Number(process.env.BENCH_API_USERS ?? 50) });
+    const line = (label: string, f: typeof figures.raw) =>
+      console.log(`  ${label}  ${rate(f.requestsPerSecond, "req")}   p50 ${ms(f.p50Ms)}   p99 ${ms(f.p99Ms)}   non-2xx ${f.non2xx}   errors ${f.errors}`);
+    console.log(`\nGraphQL API: own memberships, first 20 + organization (${figures.connections} connections, ${figures.seconds} s each, ${figures.users} users)`);
+    line("baseline: express + pg, same SQL/role/claims ", figures.raw);
+    line("Groundwork (PostGraphile), rate limits off   ", figures.postgraphile);
+    line("Groundwork, rate limits on (1 upsert/request) ", figures.postgraphileRateLimited);
+    console.log(`    ratio ${figures.ratio.toFixed(2)} (target ≥ 0.7 ${check(figures.ratio >= 0.7)})   with rate limits ${figures.rateLimitedRatio.toFixed(2)}   p99 target < 25 ms ${check(figures.postgraphile.p99Ms < 25)}`);
+    console.log(JSON.stringify({ api: figures }));
+  }
+  if (only) {
+    await db.drop();
+    process.exit(0);
+  }
   const burstEvents = Number(process.env.BENCH_OUTBOX_EVENTS ?? 10_000);
   const outbox = await benchOutbox(db, { burstEvents });
   const { latency, throughput } = outbox;
