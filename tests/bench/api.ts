@@ -89,7 +89,7 @@ export async function benchApi(db: TestDatabase, { seconds = 10, users = 50, con
     const gqlFigures = await run(gql, "/graphql", gqlBody, seconds);
     await gql.stop();
     servers.pop();
-    const limited = await startServer("src/cli.ts", ["serve"], groundworkEnv(db, { RATE_LIMIT_PER_IP: "100000000", RATE_LIMIT_PER_USER: "100000000" }), "/healthz");
+    const limited = await startServer("src/cli.ts", ["serve"], groundworkEnv(db, { RATE_LIMIT_PER_IP: "10000000", RATE_LIMIT_PER_USER: "10000000" }), "/healthz");
     servers.push(limited);
     await run(limited, "/graphql", gqlBody, 3);
     const limitedFigures = await run(limited, "/graphql", gqlBody, seconds);
