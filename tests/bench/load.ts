@@ -87,8 +87,13 @@ try {
   await cannon(warmupSeconds);
   const rssAfterWarmup = await server.rss();
   for (const key of Object.keys(counts)) counts[key] = 0;
+  // RSS every 10 s, to tell a plateau (V8 growing its heap once) from a steady climb (a leak).
+  const samples: number[] = [];
+  const sampler = setInterval(() => void server.rss().then((rss) => samples.push(rss)), 10_000);
   const result = await cannon(seconds);
+  clearInterval(sampler);
   const rssAtEnd = await server.rss();
+  const heapUsed = async () => Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? NaN);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   const errorsByCode = Object.fromEntries(
     [...metrics.matchAll(/^groundwork_errors_total\{code="([^"]+)"\} (\S+)$/gm)].map((m) => [m[1], Number(m[2])]),
@@ -104,7 +109,8 @@ try {
   console.log(`  server errors: 5xx ${result["5xx"]}, INTERNAL_SERVER_ERROR ${internal}   ${check(serverErrors === 0)} (target 0)`);
   console.log(`  other answers: non-2xx ${result.non2xx}, connection errors ${result.errors}, timeouts ${result.timeouts}, error codes ${JSON.stringify(errorsByCode)}`);
   console.log(`  RSS after warm-up ${mb(rssAfterWarmup)}, at end ${mb(rssAtEnd)}: ${(growth * 100).toFixed(1)} %   ${check(Math.abs(growth) <= 0.2)} (target within 20 %)`);
-  console.log(JSON.stringify({ load: { seconds, connections, requests: result.requests.total, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, counts, serverErrors, errorsByCode, rssAfterWarmup, rssAtEnd, growth } }));
+  console.log(`  RSS every 10 s during the load: ${samples.map(mb).join(", ")}   heap used at end ${mb(await heapUsed())}`);
+  console.log(JSON.stringify({ load: { seconds, connections, requests: result.requests.total, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, counts, serverErrors, errorsByCode, rssAfterWarmup, rssAtEnd, growth, samples } }));
   const code = await server.stop();
   console.log(`  SIGTERM after the load: exit code ${code} ${check(code === 0)}`);
 } finally {
