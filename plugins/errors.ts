@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { isSafeError, SafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../src/logger.ts";
+import { currentRecord, recordOf } from "../src/server/requestContext.ts";
 import { isRegisteredSqlCode, type ErrorCode } from "./errorCodes.ts";
 
 /** The body of an error answered outside GraphQL execution, shaped like a GraphQL result. */
@@ -25,6 +26,12 @@ function withCode(error: GraphQLError, code: string, message = error.message, ex
   });
 }
 
+/** grafast marks its planning and execution timeouts with a symbol-keyed extension. */
+function isGrafastTimeout(error: Error & { extensions?: Record<string | symbol, unknown> }): boolean {
+  const extensions = error.extensions;
+  return !!extensions && Object.getOwnPropertySymbols(extensions).some((symbol) => symbol.description === "timeout");
+}
+
 /**
  * grafserv's maskError: registered codes pass through with their message,
  * GraphQL's own errors get a code, everything else becomes an opaque
@@ -36,6 +43,18 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
     if (!original) {
       if (typeof error.extensions?.code === "string") return error;
       return withCode(error, /^Syntax Error/.test(error.message) ? "GRAPHQL_PARSE_FAILED" : "GRAPHQL_VALIDATION_FAILED");
+    }
+    if (isSafeError(original) && isGrafastTimeout(original)) {
+      return /plan/i.test(original.message)
+        ? withCode(error, "PLANNING_TIMEOUT", "The operation took too long to plan and was stopped (GRAPHQL_PLANNING_TIMEOUT_MS); simplify it.")
+        : withCode(error, "EXECUTION_TIMEOUT", "The operation ran past its time budget and was stopped (GRAPHQL_EXECUTION_TIMEOUT_MS); ask for less.");
+    }
+    if ((original as { code?: unknown }).code === "57014") {
+      return withCode(
+        error,
+        "STATEMENT_TIMEOUT",
+        "A database statement ran past the statement timeout (STATEMENT_TIMEOUT_MS) and was cancelled; ask for less.",
+      );
     }
     if (original instanceof GraphQLError || isSafeError(original)) {
       const code = original.extensions?.code ?? error.extensions?.code;
@@ -50,7 +69,8 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
       return withCode(error, "NOT_FOUND", "No row you may change matches that key.");
     }
     const errorId = randomUUID();
-    logger.error({ err: original, errorId, path: error.path }, "unexpected error in a GraphQL request");
+    const requestId = currentRecord()?.requestId;
+    logger.error({ err: original, errorId, requestId, path: error.path }, "unexpected error in a GraphQL request");
     return withCode(error, "INTERNAL_SERVER_ERROR", `An unexpected error occurred (errorId ${errorId}).`, { errorId });
   };
 }
@@ -80,12 +100,16 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
   version: "1.0.0",
   grafserv: {
     middleware: {
-      async processRequest(next) {
+      async processRequest(next, event) {
         const result = await next();
         if (!result) return result;
+        const record = recordOf(event.requestDigest.requestContext?.expressv4?.req);
         if (result.type === "error") {
           const status = result.statusCode >= 400 && result.statusCode < 500 ? result.statusCode : 500;
-          const code = status === 500 ? "INTERNAL_SERVER_ERROR" : status === 413 ? "PAYLOAD_TOO_LARGE" : "BAD_REQUEST";
+          const ownCode = isSafeError(result.error) ? result.error.extensions?.code : undefined;
+          const code =
+            typeof ownCode === "string" ? (ownCode as ErrorCode) : status === 500 ? "INTERNAL_SERVER_ERROR" : status === 413 ? "PAYLOAD_TOO_LARGE" : "BAD_REQUEST";
+          record?.errorCodes.push(code);
           return {
             type: "json",
             statusCode: status,
@@ -95,12 +119,17 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
         }
         if (result.type === "json") {
           const errors = (result.json as { errors?: WireError[] } | null)?.errors;
-          if (errors) codeWireErrors(errors);
+          if (errors) {
+            codeWireErrors(errors);
+            record?.errorCodes.push(...errors.map((e) => String(e.extensions?.code)));
+          }
           return result;
         }
         if (result.type === "buffer" && result.buffer.includes('"errors":')) {
           const payload = JSON.parse(result.buffer.toString("utf8")) as { errors?: WireError[] };
-          if (payload.errors && codeWireErrors(payload.errors)) {
+          const changed = payload.errors ? codeWireErrors(payload.errors) : false;
+          record?.errorCodes.push(...(payload.errors ?? []).map((e) => String(e.extensions?.code)));
+          if (changed) {
             const buffer = Buffer.from(JSON.stringify(payload), "utf8");
             return { ...result, buffer, headers: { ...result.headers, "content-length": String(buffer.length) } };
           }

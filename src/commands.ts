@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
@@ -8,6 +10,7 @@ import { migrateDatabase, resetAndMigrate } from "./db/migrate.ts";
 import { defaultSeedSizes, scaledSeedSizes, seedCapstone } from "./db/seed.ts";
 import { redact } from "./db/urls.ts";
 import { boot, makeTokenService } from "./groundwork.ts";
+import { buildManifest } from "./server/persisted.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
 const usage = `groundwork <command>
@@ -24,6 +27,9 @@ const usage = `groundwork <command>
                         200,000 transactions over 13 months...; S scales it); idempotent
   inspect               print the verification queries: tables, RLS policies,
                         functions, triggers, extensions, ledger and event/job objects
+  persisted <folder> [--out FILE]
+                        build the persisted-operations manifest (sha256 → document) from the
+                        .graphql files under <folder>; default FILE <folder>/persisted-operations.json
 `;
 
 async function seed(config: Config, logger: Logger, scale: number): Promise<void> {
@@ -62,10 +68,14 @@ async function runUntilSignal(config: Config, logger: Logger, parts: { api: bool
   if (running.worker) logger.info("worker running");
   let stopping = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting at once");
+      process.exit(1);
+    }
     stopping = true;
-    logger.info({ signal }, "shutting down");
+    logger.info({ signal, timeoutMs: config.api.shutdownTimeoutMs }, "shutting down: no new connections, finishing in-flight requests and jobs");
     await running.stop();
+    logger.info("shut down cleanly");
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
@@ -120,12 +130,22 @@ async function main(argv: string[]): Promise<void> {
       role: { type: "string", default: "gw_user" },
       org: { type: "string" },
       scale: { type: "string" },
+      out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   const command = positionals[0];
   if (!command || values.help) {
     console.log(usage);
+    return;
+  }
+  if (command === "persisted") {
+    const folder = positionals[1];
+    if (!folder) throw new Error("persisted needs the folder of .graphql documents.");
+    const manifest = buildManifest(path.resolve(folder));
+    const out = path.resolve(values.out ?? path.join(folder, "persisted-operations.json"));
+    writeFileSync(out, `${JSON.stringify(manifest, null, 2)}\n`);
+    console.log(`${Object.keys(manifest).length} operations → ${out}`);
     return;
   }
   const config = loadConfig();

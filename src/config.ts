@@ -1,6 +1,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { projectRoot } from "./paths.ts";
+import { apiDefaults, type ApiLimits } from "./server/limits.ts";
 import { defaultTaskOptions, type TaskOptions } from "./worker/tasks/index.ts";
 
 const { webhooks: webhookDefaults, inbox: inboxDefaults } = defaultTaskOptions;
@@ -9,6 +10,7 @@ const port = z.coerce.number().int().min(1).max(65535);
 const postgresUrl = z
   .string()
   .refine((value) => /^postgres(ql)?:\/\//.test(value), "must be a postgres:// connection string");
+const booleanString = z.enum(["true", "false", "1", "0", "on", "off"]).transform((value) => ["true", "1", "on"].includes(value));
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === "" ? undefined : value), schema.optional());
 
@@ -35,6 +37,29 @@ const EnvSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(webhookDefaults.maxAttempts),
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(webhookDefaults.baseDelayMs),
   INBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(inboxDefaults.maxAttempts),
+  // Production API: every limit has a safe default (docs/operations.md#api-limits).
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(apiDefaults.maxDepth),
+  GRAPHQL_MAX_LIST_DEPTH: z.coerce.number().int().min(1).max(20).default(apiDefaults.maxListDepth),
+  GRAPHQL_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(apiDefaults.maxPageSize),
+  GRAPHQL_MAX_DOCUMENT_BYTES: z.coerce.number().int().min(100).max(1_000_000).default(apiDefaults.maxDocumentBytes),
+  GRAPHQL_MAX_OPERATIONS: z.coerce.number().int().min(1).max(1000).default(apiDefaults.maxOperations),
+  GRAPHQL_MAX_COST: z.coerce.number().int().min(1).max(100_000_000).default(apiDefaults.maxCost),
+  GRAPHQL_PLANNING_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(apiDefaults.planningTimeoutMs),
+  GRAPHQL_EXECUTION_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(apiDefaults.executionTimeoutMs),
+  STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(apiDefaults.statementTimeoutMs),
+  GRAPHQL_INTROSPECTION: optional(booleanString),
+  GRAPHIQL: optional(booleanString),
+  PERSISTED_OPERATIONS: z.enum(["off", "allow", "only"]).default("off"),
+  PERSISTED_OPERATIONS_FILE: optional(z.string()),
+  RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(apiDefaults.rateLimit.windowSeconds),
+  RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).max(10_000_000).default(apiDefaults.rateLimit.perIp),
+  RATE_LIMIT_PER_USER: z.coerce.number().int().min(0).max(10_000_000).default(apiDefaults.rateLimit.perUser),
+  RATE_LIMIT_SIGN_IN_PER_IP: z.coerce.number().int().min(0).max(10_000_000).default(apiDefaults.rateLimit.signInPerIp),
+  RATE_LIMIT_SIGN_IN_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(apiDefaults.rateLimit.signInWindowSeconds),
+  TRUST_PROXY: optional(z.string()),
+  CORS_ORIGINS: optional(z.string()),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(apiDefaults.shutdownTimeoutMs),
+  METRICS: optional(booleanString),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -66,6 +91,8 @@ export interface Config {
   tasks: TaskOptions;
   /** Connections the API keeps to PostgreSQL. */
   poolSize: number;
+  /** GraphQL limits, timeouts, rate limits, CORS, persisted operations, shutdown. */
+  api: ApiLimits;
 }
 
 export class ConfigError extends Error {
@@ -121,5 +148,56 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       },
     },
     poolSize: env.DATABASE_POOL_SIZE,
+    api: apiLimitsFrom(env),
   };
+}
+
+function apiLimitsFrom(env: Env): ApiLimits {
+  const production = env.NODE_ENV === "production";
+  if (env.PERSISTED_OPERATIONS !== "off" && !env.PERSISTED_OPERATIONS_FILE) {
+    throw new ConfigError("PERSISTED_OPERATIONS_FILE is required when PERSISTED_OPERATIONS is allow or only (generate it with npm run persisted).");
+  }
+  if (env.GRAPHQL_MAX_LIST_DEPTH > env.GRAPHQL_MAX_DEPTH) {
+    throw new ConfigError("GRAPHQL_MAX_LIST_DEPTH cannot be more than GRAPHQL_MAX_DEPTH.");
+  }
+  const origins = (env.CORS_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path) or *.`);
+    }
+  }
+  return {
+    maxDepth: env.GRAPHQL_MAX_DEPTH,
+    maxListDepth: env.GRAPHQL_MAX_LIST_DEPTH,
+    maxPageSize: env.GRAPHQL_MAX_PAGE_SIZE,
+    maxDocumentBytes: env.GRAPHQL_MAX_DOCUMENT_BYTES,
+    maxOperations: env.GRAPHQL_MAX_OPERATIONS,
+    maxCost: env.GRAPHQL_MAX_COST,
+    planningTimeoutMs: env.GRAPHQL_PLANNING_TIMEOUT_MS,
+    executionTimeoutMs: env.GRAPHQL_EXECUTION_TIMEOUT_MS,
+    statementTimeoutMs: env.STATEMENT_TIMEOUT_MS,
+    introspection: env.GRAPHQL_INTROSPECTION ?? !production,
+    graphiql: env.GRAPHIQL ?? !production,
+    persistedOperations: env.PERSISTED_OPERATIONS,
+    persistedOperationsFile: env.PERSISTED_OPERATIONS_FILE ? path.resolve(projectRoot, env.PERSISTED_OPERATIONS_FILE) : undefined,
+    rateLimit: {
+      windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+      perIp: env.RATE_LIMIT_PER_IP,
+      perUser: env.RATE_LIMIT_PER_USER,
+      signInPerIp: env.RATE_LIMIT_SIGN_IN_PER_IP,
+      signInWindowSeconds: env.RATE_LIMIT_SIGN_IN_WINDOW_SECONDS,
+    },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    corsOrigins: origins,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    metrics: env.METRICS ?? true,
+  };
+}
+
+/** Express's trust proxy: a hop count, true/false, or a list of addresses/subnets. */
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === "false") return false;
+  if (value === "true") return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
 }

@@ -33,8 +33,17 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
   let api: Api | undefined;
   let worker: Worker | undefined;
   const stop = async () => {
+    // API first (stop taking requests, finish the ones in flight), then the worker
+    // (running jobs finish), each bounded by SHUTDOWN_TIMEOUT_MS.
     await api?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the API"));
-    await worker?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the worker"));
+    if (worker) {
+      const stopped = worker.stop().then(() => true, (error: unknown) => {
+        logger.error({ err: error }, "stopping the worker");
+        return true;
+      });
+      const timedOut = new Promise<false>((resolve) => setTimeout(() => resolve(false), config.api.shutdownTimeoutMs).unref());
+      if (!(await Promise.race([stopped, timedOut]))) logger.warn("shutdown timeout: the worker's running jobs did not finish; they will be retried");
+    }
     await database.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the database"));
   };
   try {
@@ -48,6 +57,7 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
         port: config.port,
         host: config.host,
         poolSize: config.poolSize,
+        limits: config.api,
       });
     }
   } catch (error) {

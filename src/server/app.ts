@@ -1,15 +1,22 @@
-import express, { type ErrorRequestHandler } from "express";
+import cors from "cors";
+import express, { type ErrorRequestHandler, type RequestHandler } from "express";
+import helmet from "helmet";
 import { createServer, type Server } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { postgraphile } from "postgraphile";
+import { grafserv } from "postgraphile/grafserv/express/v4";
 import { errorBody } from "../../plugins/errors.ts";
 import { createPool } from "../db/pool.ts";
-import { grafserv } from "postgraphile/grafserv/express/v4";
 import type { Logger } from "../logger.ts";
 import { authenticate } from "./authenticate.ts";
 import { inboxRouter } from "./inbox.ts";
-import { maxRequestBytes } from "./limits.ts";
 import type { TokenService } from "./jwt.ts";
+import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "./limits.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { loadManifest, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
+import { rateLimit } from "./rateLimit.ts";
+import { runWithRecord, startRecord } from "./requestContext.ts";
 import { attachWebSockets } from "./websocket.ts";
 
 /** Body-parser failures become coded GraphQL-shaped errors instead of an HTML 500. */
@@ -33,6 +40,10 @@ export interface ApiOptions {
   poolSize: number;
   /** How often (ms) a signed-in WebSocket re-checks that its session is not revoked; default 5000. */
   revocationCheckIntervalMs?: number;
+  /** Limits, timeouts, rate limits, CORS, persisted operations; default: defaultApiLimits(). */
+  limits?: ApiLimits;
+  /** Presets added on top of Groundwork's (extra plugins). */
+  extraPresets?: GraphileConfig.Preset[];
 }
 
 export const defaultRevocationCheckIntervalMs = 5000;
@@ -40,8 +51,21 @@ export const defaultRevocationCheckIntervalMs = 5000;
 export interface Api {
   server: Server;
   url: string;
+  metrics: Metrics | undefined;
+  /** Requests being answered right now. */
+  inFlight(): number;
+  /** Stops accepting, lets in-flight requests finish (up to limits.shutdownTimeoutMs), then closes everything. */
   stop(): Promise<void>;
 }
+
+/** Refuses JSON arrays: GraphQL batching would multiply every per-request limit. */
+const refuseBatches: RequestHandler = (req, res, next) => {
+  if (Array.isArray(req.body)) {
+    res.status(400).json(errorBody("BATCHING_NOT_SUPPORTED", "Batched requests (a JSON array) are not supported; send one operation per request."));
+    return;
+  }
+  next();
+};
 
 export async function startApi(options: ApiOptions): Promise<Api> {
   const { logger, tokenService } = options;
@@ -49,15 +73,74 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   if (!Number.isInteger(revocationCheckIntervalMs) || revocationCheckIntervalMs < 10) {
     throw new Error(`revocationCheckIntervalMs must be an integer of at least 10 (ms), got ${revocationCheckIntervalMs}`);
   }
+  const limits = options.limits ?? defaultApiLimits();
+  const manifest: Manifest = limits.persistedOperationsFile ? loadManifest(limits.persistedOperationsFile) : {};
+  if (limits.persistedOperations !== "off" && Object.keys(manifest).length === 0) {
+    throw new Error("Persisted operations are on but the manifest is empty or missing (PERSISTED_OPERATIONS_FILE).");
+  }
   const app = express();
   app.disable("x-powered-by");
+  app.set("trust proxy", limits.trustProxy);
   const server = createServer(app);
   const pool = createPool(options.authenticatorUrl, options.poolSize, logger, "api");
+  const metrics = limits.metrics ? createMetrics(pool, logger) : undefined;
+  let inFlight = 0;
+  let draining = false;
+
+  // Request id, access log and HTTP metrics for every request.
+  app.use((req, res, next) => {
+    const record = startRecord(req);
+    const started = process.hrtime.bigint();
+    inFlight += 1;
+    res.setHeader("X-Request-Id", record.requestId);
+    if (draining) res.setHeader("Connection", "close");
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      inFlight -= 1;
+      const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
+      // originalUrl: inside a mounted middleware req.path is relative to the mount point.
+      const pathname = req.originalUrl.split("?")[0] ?? "";
+      const route = ["/graphql", "/graphiql", "/healthz", "/readyz", "/metrics"].includes(pathname)
+        ? pathname
+        : pathname.startsWith("/webhooks/") ? "/webhooks/:source" : "other";
+      if (metrics) {
+        metrics.observeHttp({ method: req.method, route, status: res.statusCode }, elapsed);
+        if (route === "/graphql" && req.method !== "OPTIONS") metrics.observeGraphql(record, elapsed);
+        for (const code of record.errorCodes) metrics.countError(code);
+      }
+      const level = res.statusCode >= 500 ? "warn" : "debug";
+      logger[level](
+        { requestId: record.requestId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(elapsed * 1000), operationName: record.operationName, errors: record.errorCodes.length ? record.errorCodes : undefined },
+        "request",
+      );
+    };
+    res.once("finish", finish);
+    res.once("close", finish);
+    // Errors answered by express middleware (auth, body, rate limit) are counted here; grafserv's in ErrorCodesPlugin.
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => {
+      const errors = (body as { errors?: Array<{ extensions?: { code?: unknown } }> } | null)?.errors;
+      if (Array.isArray(errors)) for (const e of errors) if (typeof e.extensions?.code === "string") record.errorCodes.push(e.extensions.code);
+      return json(body);
+    };
+    runWithRecord(record, next);
+  });
+
+  // Security headers: a strict CSP for API responses; GraphiQL's page needs its own scripts.
+  const strictHeaders = helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } });
+  const pageHeaders = helmet({ contentSecurityPolicy: false });
+  app.use((req, res, next) => (req.path.startsWith("/graphiql") || req.path.startsWith("/ruru-static") ? pageHeaders : strictHeaders)(req, res, next));
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
   app.get("/readyz", async (_req, res) => {
+    if (draining) {
+      res.status(503).json({ status: "unavailable", reason: "shutting down" });
+      return;
+    }
     try {
       await pool.query("select 1");
       res.json({ status: "ready" });
@@ -66,10 +149,40 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       res.status(503).json({ status: "unavailable", reason: "database unreachable" });
     }
   });
+  if (metrics) {
+    app.get("/metrics", async (_req, res) => {
+      res.setHeader("Content-Type", metrics.registry.contentType);
+      res.send(await metrics.registry.metrics());
+    });
+  }
   app.use(inboxRouter(pool, logger));
-  app.use("/graphql", authenticate(tokenService), express.json({ limit: maxRequestBytes }));
+  if (limits.corsOrigins.length > 0) {
+    app.use(
+      "/graphql",
+      cors({
+        origin: limits.corsOrigins.includes("*") ? "*" : limits.corsOrigins,
+        methods: ["GET", "POST", "OPTIONS"],
+        allowedHeaders: ["Authorization", "Content-Type", "Accept", "X-Request-Id"],
+        exposedHeaders: ["X-Request-Id", "Retry-After"],
+        maxAge: 600,
+      }),
+    );
+  }
+  const documentOf = (req: express.Request): string | undefined => {
+    const source = (req.method === "GET" ? req.query : req.body) as Record<string, unknown> | undefined;
+    if (!source || typeof source !== "object") return undefined;
+    const resolved = resolveDocument(limits.persistedOperations, manifest, source);
+    return resolved.ok ? resolved.query : undefined;
+  };
+  app.use(
+    "/graphql",
+    authenticate(tokenService),
+    express.json({ limit: maxRequestBytes }),
+    refuseBatches,
+    rateLimit(pool, limits.rateLimit, logger, metrics, documentOf),
+  );
 
-  const pgl = postgraphile(makePreset({ pool, tokenService, logger }));
+  const pgl = postgraphile(makePreset({ pool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets }));
   const serv = pgl.createServ(grafserv);
   // false: no grafserv upgrade handler; ours authenticates connection_init.
   await serv.addTo(app, server, false);
@@ -95,18 +208,42 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const port = typeof address === "object" && address ? address.port : options.port;
   const url = `http://${options.host === "0.0.0.0" ? "localhost" : options.host}:${port}`;
 
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    draining = true;
+    // Stop accepting; keep-alive sockets close as soon as they are idle.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Sockets next: their subscriptions hold LISTENs and keep server.close() waiting.
+    await websockets.close();
+    const deadline = Date.now() + limits.shutdownTimeoutMs;
+    while (inFlight > 0 && Date.now() < deadline) {
+      server.closeIdleConnections();
+      await sleep(25);
+    }
+    if (inFlight > 0) logger.warn({ inFlight }, "shutdown timeout: closing connections with requests still running");
+    server.closeAllConnections();
+    // Past the deadline nothing waits for a statement still running: the process is about to exit.
+    const bounded = async (step: Promise<unknown>, what: string) => {
+      const left = Math.max(0, deadline - Date.now());
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([step.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), left)))]);
+      clearTimeout(timer);
+      if (late) logger.warn(`shutdown timeout: not waiting for ${what}`);
+    };
+    await bounded(closed, "the HTTP server to close");
+    await bounded(Promise.resolve(pgl.release()), "PostGraphile to release");
+    // pgl.release() leaves the pg services alone; theirs is the PgSubscriber's LISTEN client.
+    await bounded(Promise.all((pgl.getResolvedPreset().pgServices ?? []).map((service) => service.release?.())), "the pg services");
+    await bounded(pool.end(), "database connections still running statements");
+  };
   return {
     server,
     url,
-    async stop() {
-      // Sockets first: their subscriptions hold LISTENs and keep server.close() waiting.
-      await websockets.close();
-      server.closeIdleConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await pgl.release();
-      // pgl.release() leaves the pg services alone; theirs is the PgSubscriber's LISTEN client.
-      await Promise.all((pgl.getResolvedPreset().pgServices ?? []).map((service) => service.release?.()));
-      await pool.end();
+    metrics,
+    inFlight: () => inFlight,
+    stop() {
+      stopping ??= stop();
+      return stopping;
     },
   };
 }

@@ -24,6 +24,11 @@ export function authOf(requestContext: Partial<Grafast.RequestContext> | undefin
   return (req && authByRequest.get(req)) ?? anonymous;
 }
 
+/** The auth an HTTP request was given by `authenticate` (anonymous without a token). */
+export function authOfRequest(req: IncomingMessage): RequestAuth {
+  return authByRequest.get(req) ?? anonymous;
+}
+
 /** Records a verified token for a request (HTTP) or an upgrade request (WebSocket). */
 export function setAuth(req: IncomingMessage, auth: RequestAuth): void {
   authByRequest.set(req, auth);

@@ -5,9 +5,11 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { AuthPlugin } from "../../plugins/auth.ts";
 import { ErrorCodesPlugin, makeMaskError } from "../../plugins/errors.ts";
 import { SchemaPrefixInflectionPlugin } from "../../plugins/inflection.ts";
+import { makeLimitsPlugin } from "../../plugins/limits.ts";
 import { RealtimePlugin } from "../../plugins/realtime.ts";
 import type { Logger } from "../logger.ts";
-import { maxRequestBytes } from "./limits.ts";
+import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "./limits.ts";
+import type { Manifest } from "./persisted.ts";
 import { authOf, claimsOf } from "./authenticate.ts";
 import type { TokenService } from "./jwt.ts";
 import { exposedSchemas } from "./schemas.ts";
@@ -17,12 +19,17 @@ export interface PresetOptions {
   pool: Pool;
   tokenService: TokenService;
   logger: Logger;
+  /** Default: defaultApiLimits(). */
+  limits?: ApiLimits;
+  manifest?: Manifest;
+  extraPresets?: GraphileConfig.Preset[] | undefined;
 }
 
-export function makePreset({ pool, tokenService, logger }: PresetOptions): GraphileConfig.Preset {
+export function makePreset({ pool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [] }: PresetOptions): GraphileConfig.Preset {
+  const statementTimeout = String(limits.statementTimeoutMs);
   return {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
-    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, RealtimePlugin, ErrorCodesPlugin],
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, ...extraPresets],
+    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, RealtimePlugin, ErrorCodesPlugin, makeLimitsPlugin(limits, manifest)],
     pgServices: [
       makePgService({
         pool,
@@ -31,11 +38,13 @@ export function makePreset({ pool, tokenService, logger }: PresetOptions): Graph
         // Over a WebSocket the caller is the token given in connection_init.
         pgSettings(requestContext) {
           const auth = authOf(requestContext);
-          return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims) };
+          // statement_timeout: one slow statement cannot hold a pool connection for long (SET LOCAL, so per transaction).
+          return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout };
         },
       }),
     ],
     grafast: {
+      timeouts: { planning: limits.planningTimeoutMs, execution: limits.executionTimeoutMs },
       context(requestContext) {
         const req = requestContext.expressv4?.req ?? requestContext.ws?.request;
         const userAgent = req?.headers["user-agent"];
@@ -50,7 +59,7 @@ export function makePreset({ pool, tokenService, logger }: PresetOptions): Graph
     },
     grafserv: {
       graphqlPath: "/graphql",
-      graphiql: true,
+      graphiql: limits.graphiql,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       watch: false,

@@ -16,7 +16,8 @@ async function createOrganization(api: TestApi, owner: SignedIn, slug: string) {
 }
 
 const slug = (label: string) => `${label}-${process.pid}-${Date.now().toString(36)}`.toLowerCase();
-const organizations = "query { organizations { nodes { organizationId slug memberships { nodes { userId role } } } } }";
+// Paginated: unbounded nested lists are priced at full pages and go over the default cost budget.
+const organizations = "query { organizations(first: 50) { nodes { organizationId slug memberships(first: 50) { nodes { userId role } } } } }";
 
 describe("organizations and memberships", () => {
   it("shows an organization to its members only, and anonymous sees none (the rows exist)", async () => {

@@ -9,10 +9,11 @@ const { benchOutbox } = await import("./outbox.ts");
 const { benchAudit } = await import("./audit.ts");
 const { benchCapstone } = await import("./capstone.ts");
 const { benchLedger } = await import("./ledger.ts");
-/** BENCH_ONLY=capstone (comma list of startup, outbox, audit, ledger, capstone) runs only those. */
+const { benchApi } = await import("./api.ts");
+const { createTestDatabase } = await import("../setup/testDatabase.ts");
+/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
-const { createTestDatabase } = await import("../setup/testDatabase.ts");
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
@@ -32,6 +33,18 @@ console.log(JSON.stringify({ startup }));
 // One fresh database for the platform primitives, dropped at the end.
 const db = await createTestDatabase("bench");
 try {
+  if (runs("api")) {
+    const figures = await benchApi(db, { seconds: Number(process.env.BENCH_API_SECONDS ?? 10), users: Number(process.env.BENCH_API_USERS ?? 50) });
+    const line = (label: string, f: typeof figures.raw) =>
+      console.log(`  ${label}  ${rate(f.requestsPerSecond, "req")}   p50 ${ms(f.p50Ms)}   p99 ${ms(f.p99Ms)}   non-2xx ${f.non2xx}   errors ${f.errors}`);
+    console.log(`\nGraphQL API: own memberships, first 20 + organization (${figures.connections} connections, ${figures.seconds} s each, ${figures.users} users)`);
+    line("baseline: express + pg, same SQL/role/claims ", figures.raw);
+    line("Groundwork (PostGraphile), rate limits off   ", figures.postgraphile);
+    line("Groundwork, rate limits on (1 upsert/request) ", figures.postgraphileRateLimited);
+    console.log(`    ratio ${figures.ratio.toFixed(2)} (target ≥ 0.7 ${check(figures.ratio >= 0.7)})   with rate limits ${figures.rateLimitedRatio.toFixed(2)}   p99 target < 25 ms ${check(figures.postgraphile.p99Ms < 25)}`);
+    console.log(JSON.stringify({ api: figures }));
+  }
+
   if (runs("outbox")) {
   const burstEvents = Number(process.env.BENCH_OUTBOX_EVENTS ?? 10_000);
   const outbox = await benchOutbox(db, { burstEvents });

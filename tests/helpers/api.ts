@@ -2,6 +2,7 @@ import { afterAll, beforeAll, inject } from "vitest";
 import { createLogger } from "../../src/logger.ts";
 import { startApi, type Api, type ApiOptions } from "../../src/server/app.ts";
 import { createTokenService, type TokenService } from "../../src/server/jwt.ts";
+import { defaultApiLimits, type ApiLimits } from "../../src/server/limits.ts";
 import { rootDb } from "./db.ts";
 
 export const testJwt = {
@@ -19,8 +20,18 @@ export interface GraphQLResponse<D = Record<string, any>> {
   body: { data?: D | null; errors?: Array<{ message: string; extensions?: { code?: string; [key: string]: unknown } }> };
 }
 
+/**
+ * The limits test APIs run with: the defaults, except rate limiting, which is
+ * off (every test comes from 127.0.0.1); tests/api/rate-limit.test.ts turns it on.
+ */
+export function testLimits(overrides: Partial<ApiLimits> = {}): ApiLimits {
+  return defaultApiLimits({ rateLimit: { ...defaultApiLimits().rateLimit, perIp: 0, perUser: 0, signInPerIp: 0 }, ...overrides });
+}
+
 export interface TestApi {
   url: string;
+  /** The running API (after beforeAll). */
+  api(): Api;
   tokens: TokenService;
   graphql<D = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<D>>;
   /** Sends a raw body (for malformed-input tests). */
@@ -33,13 +44,17 @@ export interface TestApi {
  */
 export function useTestApi(
   jwtOverrides: Partial<typeof testJwt> = {},
-  apiOverrides: Pick<ApiOptions, "revocationCheckIntervalMs"> = {},
+  apiOverrides: Pick<ApiOptions, "revocationCheckIntervalMs" | "limits" | "extraPresets"> = {},
 ): TestApi {
   let api: Api | undefined;
   const jwt = { ...testJwt, ...jwtOverrides };
   const tokens = createTokenService(jwt, jwt.secret);
   const handle: TestApi = {
     url: "",
+    api() {
+      if (!api) throw new Error("the test API is not started yet");
+      return api;
+    },
     tokens,
     async graphql(query, variables, token) {
       const response = await fetch(`${handle.url}/graphql`, {
@@ -71,6 +86,7 @@ export function useTestApi(
       host: "127.0.0.1",
       poolSize: 8,
       ...apiOverrides,
+      limits: apiOverrides.limits ?? testLimits(),
     });
     handle.url = api.url;
   });

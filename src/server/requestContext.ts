@@ -1,0 +1,39 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+
+/** What the server learns about one HTTP request while answering it (for logs and metrics). */
+export interface RequestRecord {
+  requestId: string;
+  operationName: string | undefined;
+  operationType: string | undefined;
+  /** extensions.code of every error answered. */
+  errorCodes: string[];
+}
+
+const records = new WeakMap<IncomingMessage, RequestRecord>();
+const current = new AsyncLocalStorage<RequestRecord>();
+
+/** A client-supplied X-Request-Id is kept when it is short and plain; otherwise a new one is made. */
+export function requestIdFrom(header: string | string[] | undefined): string {
+  return typeof header === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : randomUUID();
+}
+
+export function startRecord(req: IncomingMessage): RequestRecord {
+  const record: RequestRecord = { requestId: requestIdFrom(req.headers["x-request-id"]), operationName: undefined, operationType: undefined, errorCodes: [] };
+  records.set(req, record);
+  return record;
+}
+
+export function recordOf(req: IncomingMessage | undefined): RequestRecord | undefined {
+  return req ? records.get(req) : undefined;
+}
+
+/** Runs the rest of a request with its record reachable from code that has no request at hand (maskError). */
+export function runWithRecord<T>(record: RequestRecord, fn: () => T): T {
+  return current.run(record, fn);
+}
+
+export function currentRecord(): RequestRecord | undefined {
+  return current.getStore();
+}

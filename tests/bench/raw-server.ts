@@ -1,0 +1,66 @@
+/**
+ * The baseline for the API benchmark: the same SQL PostGraphile runs for
+ * "my memberships, first 20, with their organization", through a minimal
+ * express + pg handler that does what Groundwork does per request — verify the
+ * JWT, then in one transaction SET LOCAL the role, the claims and
+ * statement_timeout — and nothing else. Run as a child process by api.ts.
+ */
+import express from "express";
+import pg from "pg";
+import { createTokenService } from "../../src/server/jwt.ts";
+
+const url = process.env.AUTH_DATABASE_URL!;
+const secret = process.env.JWT_SECRET!;
+const port = Number(process.env.PORT);
+const pool = new pg.Pool({ connectionString: url, max: Number(process.env.DATABASE_POOL_SIZE ?? 20) });
+const tokens = createTokenService(
+  { secret, issuer: "groundwork", audience: "groundwork", accessTokenTtlSeconds: 900, publicKey: undefined, jwksUrl: undefined },
+  secret,
+);
+
+export const mineSql = `
+  select m.role, m.created_at, o.name, o.slug
+    from auth.memberships m
+    join auth.organizations o on o.organization_id = m.organization_id
+   where m.user_id = auth.uid()
+   order by m.membership_id
+   limit 20`;
+
+const app = express();
+app.use(express.json());
+app.post("/mine", async (req, res) => {
+  const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
+  const verified = match?.[1] ? await tokens.verify(match[1]) : undefined;
+  if (!verified?.ok) {
+    res.status(401).json({ error: "unauthenticated" });
+    return;
+  }
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('statement_timeout', '5000', true)", [
+      verified.claims.role,
+      JSON.stringify(verified.claims),
+    ]);
+    const { rows } = await client.query(mineSql);
+    await client.query("commit");
+    res.json({
+      data: {
+        currentUser: {
+          memberships: {
+            nodes: rows.map((r) => ({ role: r.role, createdAt: r.created_at, organization: { name: r.name, slug: r.slug } })),
+          },
+        },
+      },
+    });
+  } catch (error) {
+    await client.query("rollback").catch(() => undefined);
+    res.status(500).json({ error: String(error) });
+  } finally {
+    client.release();
+  }
+});
+app.get("/metrics", (_req, res) => {
+  res.type("text/plain").send(`process_resident_memory_bytes ${process.memoryUsage().rss}\n`);
+});
+app.listen(port, "127.0.0.1", () => console.error("raw server listening"));
