@@ -137,7 +137,9 @@ const steps: Array<[string, string]> = [
     "order totals",
     `update sales.orders o set total_amount = t.total
        from (select order_id, sum(quantity * unit_price) as total from sales.order_items group by order_id) t
-      where t.order_id = o.order_id and o.total_amount = 0`,
+      where t.order_id = o.order_id and o.total_amount = 0
+        -- Only this run's orders: rows already there (not the seed's) stay as they are.
+        and o.customer_id in (select md5('gw-seed:customer:' || i)::uuid from generate_series(1, ($1::jsonb ->> 'customers')::int) i)`,
   ],
   [
     "transactions",
@@ -199,7 +201,8 @@ const steps: Array<[string, string]> = [
     "balances",
     `update finance.accounts a set balance = last.balance_after
        from (select distinct on (account_id) account_id, balance_after from finance.transactions order by account_id, tx_id desc) last
-      where last.account_id = a.account_id`,
+      where last.account_id = a.account_id
+        and a.customer_id in (select md5('gw-seed:customer:' || i)::uuid from generate_series(1, ($1::jsonb ->> 'customers')::int) i)`,
   ],
   [
     "support agents",

@@ -324,9 +324,9 @@ async function bareWorker(db: TestDatabase, root: pg.Client, jobs: number) {
 }
 
 /**
- * Pending dispatches of an aggregate type that no job will ever deliver: their
- * stream has no job left (waiting or running). Only a later event on the same
- * stream would pick them up.
+ * Pending dispatches of an aggregate type that no job will deliver: their
+ * partition has no job left (waiting or running). Only a later event in the
+ * partition, or the outbox_sweep safety net, would pick them up.
  */
 async function orphanedDispatches(root: pg.Client, aggregateType: string): Promise<number> {
   const { rows } = await root.query<{ n: number }>(
@@ -337,7 +337,7 @@ async function orphanedDispatches(root: pg.Client, aggregateType: string): Promi
         and not exists (
           select 1 from graphile_worker._private_jobs j
             join graphile_worker._private_job_queues q on q.id = j.job_queue_id
-           where q.queue_name = 'outbox:' || d.stream)`,
+           where q.queue_name = 'outbox:' || d.partition)`,
     [aggregateType],
   );
   return rows[0]!.n;

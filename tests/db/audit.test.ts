@@ -178,6 +178,56 @@ describe("tracking a table", () => {
     });
   });
 
+  it("names a partitioned table, not the partition, in the entries of every partition, also ones added later", async () => {
+    await withTransaction(async (tx) => {
+      await tx.asRoot(async () => {
+        await tx.query("create schema test_audit");
+        await tx.query(
+          "create table test_audit.events (event_id integer, day date, owner_id uuid, note text, primary key (event_id, day)) partition by range (day)",
+        );
+        await tx.query("create table test_audit.events_2020 partition of test_audit.events for values from ('2020-01-01') to ('2021-01-01')");
+        await tx.query("select audit.enable_tracking('test_audit.events', 'owner_id')");
+        // One created after tracking began, one built standalone and attached.
+        await tx.query("create table test_audit.events_2021 partition of test_audit.events for values from ('2021-01-01') to ('2022-01-01')");
+        await tx.query("create table test_audit.events_2022 (event_id integer not null, day date not null, owner_id uuid, note text)");
+        await tx.query("alter table test_audit.events attach partition test_audit.events_2022 for values from ('2022-01-01') to ('2023-01-01')");
+      });
+      const alice = await createUser(tx, "audp");
+      await tx.asRoot(async () => {
+        await tx.query(
+          "insert into test_audit.events values (1, '2020-05-01', $1, 'a'), (2, '2021-05-01', $1, 'b'), (3, '2022-05-01', $1, 'c')",
+          [alice.userId],
+        );
+        await tx.query("insert into test_audit.events_2021 values (4, '2021-06-01', $1, 'straight into the partition')", [alice.userId]);
+        await tx.query("update test_audit.events set note = 'changed' where event_id = 2");
+        await tx.query("delete from test_audit.events where event_id = 3");
+      });
+      const entries = await entriesOf(tx, "events");
+      expect(entries.map((entry) => [entry.action, entry.record_id, entry.owner_id])).toEqual([
+        ["insert", '[1, "2020-05-01"]', alice.userId],
+        ["insert", '[2, "2021-05-01"]', alice.userId],
+        ["insert", '[3, "2022-05-01"]', alice.userId],
+        ["insert", '[4, "2021-06-01"]', alice.userId],
+        ["update", '[2, "2021-05-01"]', alice.userId],
+        ["delete", '[3, "2022-05-01"]', alice.userId],
+      ]);
+      expect(await countAsRoot(tx, "audit.change_log where schema_name = 'test_audit' and table_name like 'events\\_%'")).toBe(0);
+      // The owner column works through the partitions: alice reads the entries of her rows.
+      await tx.become(alice.claims);
+      expect((await one<{ n: number }>(tx, "select count(*)::int as n from audit.change_log where schema_name = 'test_audit' and table_name = 'events'")).n).toBe(6);
+      // Ordinary tables keep three trigger arguments (and their own name at run time).
+      await tx.asRoot(async () => {
+        const args = await one<{ parent: number; partition: number }>(
+          tx,
+          `select (select tgnargs from pg_trigger where tgrelid = 'test_audit.events'::regclass and tgname = '_900_audit')::int as parent,
+                  (select tgnargs from pg_trigger where tgrelid = 'test_audit.events_2022'::regclass and tgname = '_900_audit')::int as partition`,
+        );
+        expect(args).toEqual({ parent: 5, partition: 5 });
+        expect(await countAsRoot(tx, "pg_trigger where tgrelid = 'auth.users'::regclass and tgname = '_900_audit' and tgnargs = 3")).toBe(1);
+      });
+    });
+  });
+
   it("stops writing once tracking is disabled, keeps the past entries, and may be disabled twice", async () => {
     await withTransaction(async (tx) => {
       await createItems(tx);
@@ -383,6 +433,12 @@ describe("sealing the change log into a hash chain", () => {
       // Every table has RLS (tests/db/rls-coverage.test.ts runs meanwhile).
       await client.query(`alter table ${table} enable row level security`);
       await client.query("select audit.enable_tracking($1)", [table]);
+      // A partitioned table, whose entries are written by its partition's trigger.
+      await client.query(`create table ${schema}.events (event_id integer, day date, primary key (event_id, day)) partition by range (day)`);
+      await client.query(`create table ${schema}.events_2020 partition of ${schema}.events for values from ('2020-01-01') to ('2021-01-01')`);
+      await client.query(`alter table ${schema}.events enable row level security`);
+      await client.query(`alter table ${schema}.events_2020 enable row level security`);
+      await client.query("select audit.enable_tracking($1)", [`${schema}.events`]);
       await client.query("commit");
     } finally {
       client.release();
@@ -453,6 +509,19 @@ describe("sealing the change log into a hash chain", () => {
     expect([...seqs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(seqs);
     expect(await verify(links[0]?.chain_seq, links[2]?.chain_seq)).toEqual([]);
     expect(await verify()).toEqual([]);
+  });
+
+  it("seals and verifies the entry of a partitioned table, named after the partitioned table", async () => {
+    await rootDb().query(`insert into ${schema}.events values (1, '2020-03-01')`);
+    const { rows } = await rootDb().query<{ audit_id: string; table_name: string }>(
+      "select audit_id, table_name from audit.change_log where schema_name = $1 and record_id = $2",
+      [schema, '[1, "2020-03-01"]'],
+    );
+    expect(rows.map((row) => row.table_name)).toEqual(["events"]);
+    await sealUntil([rows[0]!.audit_id]);
+    const [link] = await linksOf([rows[0]!.audit_id]);
+    expect(link).toMatchObject({ linked: true, hash_ok: true, sealed: true });
+    expect(await verify(link!.chain_seq, link!.chain_seq)).toEqual([]);
   });
 
   it("leaves the entries of a transaction still running unsealed", async () => {
