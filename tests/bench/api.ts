@@ -8,13 +8,18 @@ export interface CannonFigures {
   p99Ms: number;
   non2xx: number;
   errors: number;
+  /** Requests answered in the measured window. */
+  requests: number;
+  /** CPU time the server process spent per request in that window (user + system, µs); NaN when not measured. */
+  cpuUsPerRequest: number;
 }
 
 export async function cannon(
   url: string,
-  options: { path: string; body: (i: number) => string; tokens: string[]; seconds: number; connections: number },
+  options: { path: string; body: (i: number) => string; tokens: string[]; seconds: number; connections: number; server?: ServerProcess },
 ): Promise<CannonFigures> {
   let i = 0;
+  const cpuBefore = options.server?.cpuMs() ?? NaN;
   const result = await autocannon({
     url: url + options.path,
     connections: options.connections,
@@ -40,6 +45,8 @@ export async function cannon(
     p99Ms: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
+    requests: result.requests.total,
+    cpuUsPerRequest: (((options.server?.cpuMs() ?? NaN) - cpuBefore) * 1000) / result.requests.total,
   };
 }
 
@@ -82,7 +89,7 @@ export async function benchApi(db: TestDatabase, { seconds = 10, users = 50, con
       throw new Error(`baseline and GraphQL disagree: ${JSON.stringify(a).slice(0, 300)} / ${JSON.stringify(b).slice(0, 300)}`);
     }
     const run = (server: ServerProcess, path: string, body: () => string, s: number) =>
-      cannon(server.url, { path, body, tokens, seconds: s, connections });
+      cannon(server.url, { path, body, tokens, seconds: s, connections, server });
     await run(raw, "/mine", () => "{}", 3);
     await run(gql, "/graphql", gqlBody, 3);
     const rawFigures = await run(raw, "/mine", () => "{}", seconds);

@@ -36,11 +36,12 @@ try {
   if (runs("api")) {
     const figures = await benchApi(db, { seconds: Number(process.env.BENCH_API_SECONDS ?? 10), users: Number(process.env.BENCH_API_USERS ?? 50) });
     const line = (label: string, f: typeof figures.raw) =>
-      console.log(`  ${label}  ${rate(f.requestsPerSecond, "req")}   p50 ${ms(f.p50Ms)}   p99 ${ms(f.p99Ms)}   non-2xx ${f.non2xx}   errors ${f.errors}`);
+      console.log(`  ${label}  ${rate(f.requestsPerSecond, "req")}   p50 ${ms(f.p50Ms)}   p99 ${ms(f.p99Ms)}   CPU ${Math.round(f.cpuUsPerRequest)} µs/req   non-2xx ${f.non2xx}   errors ${f.errors}`);
     console.log(`\nGraphQL API: own memberships, first 20 + organization (${figures.connections} connections, ${figures.seconds} s each, ${figures.users} users)`);
     line("baseline: express + pg, same SQL/role/claims ", figures.raw);
     line("Groundwork (PostGraphile), rate limits off   ", figures.postgraphile);
     line("Groundwork, rate limits on (1 upsert/request) ", figures.postgraphileRateLimited);
+    console.log(`    CPU per request, Groundwork / baseline: ${(figures.postgraphile.cpuUsPerRequest / figures.raw.cpuUsPerRequest).toFixed(2)} (less sensitive than req/s to how busy the machine is)`);
     console.log(`    ratio ${figures.ratio.toFixed(2)} (target ≥ 0.7 ${check(figures.ratio >= 0.7)})   with rate limits ${figures.rateLimitedRatio.toFixed(2)}   p99 target < 25 ms ${check(figures.postgraphile.p99Ms < 25)}`);
     console.log(JSON.stringify({ api: figures }));
   }
