@@ -46,7 +46,7 @@ try {
     line("Groundwork (PostGraphile), rate limits off   ", figures.postgraphile);
     line("Groundwork, rate limits on (1 upsert/request) ", figures.postgraphileRateLimited);
     console.log(`    round ratios ${figures.roundRatios.map((r) => r.toFixed(2)).join(", ")}   CPU per request, Groundwork / baseline (median): ${figures.cpuRatio.toFixed(2)}`);
-    console.log(`    ratio ${figures.ratio.toFixed(2)} (target ≥ 0.7 ${check(figures.ratio >= 0.7)})   with rate limits ${figures.rateLimitedRatio.toFixed(2)}`);
+    console.log(`    ratio ${figures.ratio.toFixed(3)} (target ≥ 0.7 ${check(figures.ratio >= 0.7)})   with rate limits ${figures.rateLimitedRatio.toFixed(2)}`);
     console.log(`  unloaded: one connection, one request at a time (no queueing):`);
     line("  baseline                                   ", figures.unloaded.raw);
     line("  Groundwork, rate limits off                ", figures.unloaded.postgraphile);
