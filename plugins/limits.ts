@@ -20,6 +20,9 @@ const NoIntrospection: ValidationRule = (context) => ({
   },
 });
 
+const maxShapeKeyLength = 1024;
+const maxShapesPerDocument = 64;
+
 type Args = { document: import("postgraphile/graphql").DocumentNode; operationName?: string | null; variableValues?: Record<string, unknown> | null; schema: import("postgraphile/graphql").GraphQLSchema; requestContext?: Partial<Grafast.RequestContext> };
 
 /**
@@ -29,8 +32,27 @@ type Args = { document: import("postgraphile/graphql").DocumentNode; operationNa
  * (grafast), with variables known. Every refusal carries a code.
  */
 export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): GraphileConfig.Plugin {
+  // The shape of a document depends only on the document, the operation chosen and
+  // the variables (page sizes): remember it per parsed document (grafserv hands the
+  // same DocumentNode for the same text while it is in its parse cache) and per
+  // operation name + variables, when those are small. Bounded per document.
+  const shapes = new WeakMap<Args["document"], Map<string, ReturnType<typeof measure>>>();
+  const measureCached = (args: Args) => {
+    const variables = args.variableValues ?? {};
+    const key = `${args.operationName ?? ""}\n${JSON.stringify(variables)}`;
+    if (key.length > maxShapeKeyLength) return measure(args.schema, args.document, args.operationName, variables, limits);
+    let byKey = shapes.get(args.document);
+    if (!byKey) shapes.set(args.document, (byKey = new Map()));
+    let shape = byKey.get(key);
+    if (!shape) {
+      shape = measure(args.schema, args.document, args.operationName, variables, limits);
+      if (byKey.size >= maxShapesPerDocument) byKey.clear();
+      byKey.set(key, shape);
+    }
+    return shape;
+  };
   const check = (args: Args) => {
-    const shape = measure(args.schema, args.document, args.operationName, args.variableValues ?? {}, limits);
+    const shape = measureCached(args);
     const req = args.requestContext?.expressv4?.req;
     const record = recordOf(req);
     if (record && shape.operation) {
@@ -67,7 +89,13 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
     grafast: {
       middleware: {
         execute(next, event) {
-          return check(event.args as Args) ?? next();
+          const refused = check(event.args as Args);
+          if (refused) return refused;
+          // Over HTTP grafserv writes the payload out itself (grafserv.outputDataAsString),
+          // so grafast may build the JSON text of `data` directly instead of objects that are
+          // then stringified. WebSocket payloads (graphql-ws) need objects.
+          if (event.args.requestContext?.expressv4) event.args.outputDataAsString = true;
+          return next();
         },
         subscribe(next, event) {
           return check(event.args as Args) ?? next();

@@ -64,6 +64,8 @@ export function makePreset({ pool, tokenService, logger, limits = defaultApiLimi
       graphiqlOnGraphQLGET: false,
       watch: false,
       maxRequestLength: maxRequestBytes,
+      // HTTP responses: grafast writes `data` as JSON text (set per request in plugins/limits.ts).
+      outputDataAsString: true,
       // Served by src/server/websocket.ts (grafserv's own upgrade handler has no onConnect hook).
       websockets: true,
       maskError: makeMaskError(logger),

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
@@ -81,6 +82,22 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
   /** process_resident_memory_bytes from its /metrics. */
   rss(): Promise<number>;
+  /** CPU time (user + system, ms) the process has used so far, from /proc (NaN where there is none). */
+  cpuMs(): number;
+}
+
+const clockTicksPerSecond = 100;
+
+/** utime + stime of a process in ms, from /proc/<pid>/stat (Linux; NaN elsewhere). */
+export function processCpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Starts `node <script> [args]` and waits until it answers HTTP. */
@@ -110,6 +127,7 @@ export async function startServer(script: string, args: string[], env: Record<st
       child.kill("SIGTERM");
       return exited;
     },
+    cpuMs: () => processCpuMs(child.pid),
     async rss() {
       const text = await (await fetch(`${url}/metrics`)).text();
       return Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1] ?? NaN);
