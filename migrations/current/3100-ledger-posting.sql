@@ -322,6 +322,21 @@ begin
     raise exception 'A transfer needs two different accounts.' using errcode = 'BADIN';
   end if;
 
+  if coalesce(post_transfer.kind, 'transfer') <> 'transfer' and not exists (
+    select 1 from registry.types t
+     where t.namespace = 'ledger_transaction_kind' and t.code = post_transfer.kind and t.is_active
+  ) then
+    raise exception '% is not an active ledger_transaction_kind type.', post_transfer.kind using errcode = 'RTYPE';
+  end if;
+  -- What the commit-time check does for other writers (this row skips it).
+  if exists (
+    select 1 from ledger.periods p
+     where p.closed_at is not null
+       and pg_catalog.tstzrange(p.starts_at, p.ends_at) @> coalesce(post_transfer.effective_at, pg_catalog.now())
+  ) then
+    raise exception 'The period containing % is closed.', coalesce(post_transfer.effective_at, pg_catalog.now()) using errcode = 'LPCLS';
+  end if;
+
   -- Both accounts locked in id order by one statement, read into scalars.
   select pg_catalog.count(*)::integer,
          pg_catalog.max(l.currency) filter (where l.account_id = post_transfer.from_account_id),
@@ -368,9 +383,9 @@ begin
 
   -- The transaction row, both balances and both entries: one statement.
   with tx as (
-    insert into ledger.transactions (kind, memo, metadata, effective_at, posted_by)
+    insert into ledger.transactions (kind, memo, metadata, effective_at, posted_by, checked_by_function)
     values (coalesce(post_transfer.kind, 'transfer'), post_transfer.memo, post_transfer.metadata,
-            coalesce(post_transfer.effective_at, pg_catalog.now()), v_actor)
+            coalesce(post_transfer.effective_at, pg_catalog.now()), v_actor, true)
     returning *
   ), moved as (
     update ledger.accounts a
@@ -764,6 +779,20 @@ begin
     raise exception 'Transfer % of the batch needs two different accounts and a currency.', v_bad using errcode = 'BADIN';
   end if;
 
+  if v_kind <> 'transfer' and not exists (
+    select 1 from registry.types t
+     where t.namespace = 'ledger_transaction_kind' and t.code = v_kind and t.is_active
+  ) then
+    raise exception '% is not an active ledger_transaction_kind type.', v_kind using errcode = 'RTYPE';
+  end if;
+  -- What the commit-time check does for other writers (these rows skip it).
+  if exists (
+    select 1 from ledger.periods p
+     where p.closed_at is not null and pg_catalog.tstzrange(p.starts_at, p.ends_at) @> v_effective_at
+  ) then
+    raise exception 'The period containing % is closed.', v_effective_at using errcode = 'LPCLS';
+  end if;
+
   -- Lock every account once, in id order.
   v_ids := array(select x.id from (select t.from_account_id as id from pg_catalog.unnest(post_batch.transfers) t
                                    union select t.to_account_id from pg_catalog.unnest(post_batch.transfers) t) x order by x.id);
@@ -835,8 +864,8 @@ begin
   v_memo := array(select t.memo from pg_catalog.unnest(post_batch.transfers) with ordinality as t (f, d, a, c, k, memo, o) order by t.o);
   return query
     with tx as (
-      insert into ledger.transactions (transaction_id, kind, memo, metadata, effective_at, posted_by)
-      select u.id, v_kind, u.memo, post_batch.metadata, v_effective_at, v_caller.actor
+      insert into ledger.transactions (transaction_id, kind, memo, metadata, effective_at, posted_by, checked_by_function)
+      select u.id, v_kind, u.memo, post_batch.metadata, v_effective_at, v_caller.actor, true
         from unnest(v_tx_ids, v_memo) as u (id, memo)
       returning *
     ), moved as (
