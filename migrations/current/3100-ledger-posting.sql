@@ -328,15 +328,6 @@ begin
   ) then
     raise exception '% is not an active ledger_transaction_kind type.', post_transfer.kind using errcode = 'RTYPE';
   end if;
-  -- What the commit-time check does for other writers (this row skips it).
-  if exists (
-    select 1 from ledger.periods p
-     where p.closed_at is not null
-       and pg_catalog.tstzrange(p.starts_at, p.ends_at) @> coalesce(post_transfer.effective_at, pg_catalog.now())
-  ) then
-    raise exception 'The period containing % is closed.', coalesce(post_transfer.effective_at, pg_catalog.now()) using errcode = 'LPCLS';
-  end if;
-
   -- Both accounts locked in id order by one statement, read into scalars.
   select pg_catalog.count(*)::integer,
          pg_catalog.max(l.currency) filter (where l.account_id = post_transfer.from_account_id),
@@ -400,6 +391,16 @@ begin
                as e (line, account_id, amount, balance_after, account_version)
   )
   select * into v_tx from tx;
+  -- What the commit-time check does for other writers (this row skips it).
+  -- After the insert on purpose: it holds ledger.transactions in row exclusive
+  -- mode, so a concurrent close_period (share lock) either committed before
+  -- this check reads ledger.periods, or waits for this transaction to end.
+  if exists (
+    select 1 from ledger.periods p
+     where p.closed_at is not null and pg_catalog.tstzrange(p.starts_at, p.ends_at) @> v_tx.effective_at
+  ) then
+    raise exception 'The period containing % is closed.', v_tx.effective_at using errcode = 'LPCLS';
+  end if;
   return v_tx;
 end;
 $$;
@@ -785,14 +786,6 @@ begin
   ) then
     raise exception '% is not an active ledger_transaction_kind type.', v_kind using errcode = 'RTYPE';
   end if;
-  -- What the commit-time check does for other writers (these rows skip it).
-  if exists (
-    select 1 from ledger.periods p
-     where p.closed_at is not null and pg_catalog.tstzrange(p.starts_at, p.ends_at) @> v_effective_at
-  ) then
-    raise exception 'The period containing % is closed.', v_effective_at using errcode = 'LPCLS';
-  end if;
-
   -- Lock every account once, in id order.
   v_ids := array(select x.id from (select t.from_account_id as id from pg_catalog.unnest(post_batch.transfers) t
                                    union select t.to_account_id from pg_catalog.unnest(post_batch.transfers) t) x order by x.id);
@@ -878,6 +871,14 @@ begin
       select * from unnest(v_e_tx, v_e_line, v_e_account, v_e_currency, v_e_amount, v_e_balance, v_e_version)
     )
     select * from tx order by tx.transaction_id;
+  -- What the commit-time check does for other writers (these rows skip it);
+  -- after the insert, for the reason given in post_transfer.
+  if exists (
+    select 1 from ledger.periods p
+     where p.closed_at is not null and pg_catalog.tstzrange(p.starts_at, p.ends_at) @> v_effective_at
+  ) then
+    raise exception 'The period containing % is closed.', v_effective_at using errcode = 'LPCLS';
+  end if;
 end;
 $$;
 comment on function ledger.post_batch(ledger.transfer_input[], text, jsonb, timestamptz) is
