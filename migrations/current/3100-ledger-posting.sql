@@ -735,6 +735,13 @@ declare
   v_effective_at timestamptz := coalesce(post_batch.effective_at, pg_catalog.now());
   v_n integer := coalesce(pg_catalog.array_length(post_batch.transfers, 1), 0);
   v_bad integer;
+  -- the transfers, unpacked once into plain arrays: a composite-array
+  -- parameter is flattened again by every statement that reads it
+  v_from bigint[];
+  v_to bigint[];
+  v_amount bigint[];
+  v_currency text[];
+  v_keyed boolean;
   v_ids bigint[];
   v_locked integer;
   v_bad_currency integer;
@@ -760,7 +767,12 @@ begin
   if v_n > 10000 then
     raise exception 'A batch has at most 10000 transfers.' using errcode = 'BADIN';
   end if;
-  if exists (select 1 from pg_catalog.unnest(post_batch.transfers) t where t.idempotency_key is not null) then
+  select pg_catalog.array_agg(t.from_account_id order by t.o), pg_catalog.array_agg(t.to_account_id order by t.o),
+         pg_catalog.array_agg(t.amount order by t.o), pg_catalog.array_agg(t.currency order by t.o),
+         pg_catalog.array_agg(t.memo order by t.o), pg_catalog.bool_or(t.idempotency_key is not null)
+    into v_from, v_to, v_amount, v_currency, v_memo, v_keyed
+    from pg_catalog.unnest(post_batch.transfers) with ordinality as t (from_account_id, to_account_id, amount, currency, idempotency_key, memo, o);
+  if v_keyed then
     -- Keys need a replay lookup per transfer: the general path.
     return query select * from ledger_private.post_batch_keyed(post_batch.transfers, post_batch.kind, post_batch.metadata,
       post_batch.effective_at, v_caller.actor, v_caller.trusted);
@@ -769,13 +781,13 @@ begin
 
   -- Set-based from here: every step is one statement over the whole batch.
   select pg_catalog.min(t.o) into v_bad
-    from pg_catalog.unnest(post_batch.transfers) with ordinality as t (from_account_id, to_account_id, amount, currency, idempotency_key, memo, o)
+    from unnest(v_from, v_to, v_amount, v_currency) with ordinality as t (from_account_id, to_account_id, amount, currency, o)
    where t.amount is null or t.amount <= 0 or t.from_account_id is null or t.to_account_id is null
       or t.from_account_id = t.to_account_id or t.currency is null;
   if v_bad is not null then
-    if post_batch.transfers[v_bad].amount is null or post_batch.transfers[v_bad].amount <= 0 then
+    if v_amount[v_bad] is null or v_amount[v_bad] <= 0 then
       raise exception 'Transfer % of the batch: the amount is a positive number of minor units, not %.', v_bad,
-        post_batch.transfers[v_bad].amount using errcode = 'BADIN';
+        v_amount[v_bad] using errcode = 'BADIN';
     end if;
     raise exception 'Transfer % of the batch needs two different accounts and a currency.', v_bad using errcode = 'BADIN';
   end if;
@@ -787,8 +799,7 @@ begin
     raise exception '% is not an active ledger_transaction_kind type.', v_kind using errcode = 'RTYPE';
   end if;
   -- Lock every account once, in id order.
-  v_ids := array(select x.id from (select t.from_account_id as id from pg_catalog.unnest(post_batch.transfers) t
-                                   union select t.to_account_id from pg_catalog.unnest(post_batch.transfers) t) x order by x.id);
+  v_ids := array(select x.id from (select pg_catalog.unnest(v_from) as id union select pg_catalog.unnest(v_to)) x order by x.id);
   select pg_catalog.count(*)::integer into v_locked
     from (select a.account_id from ledger.accounts a where a.account_id = any (v_ids) order by a.account_id for update) l;
   if v_locked <> pg_catalog.cardinality(v_ids) then
@@ -802,8 +813,8 @@ begin
   -- transfer (by position) is reported.
   v_tx_ids := array(select pg_catalog.nextval('ledger.transactions_transaction_id_seq') from pg_catalog.generate_series(1, v_n));
   with t as (
-    select t.o::integer as o, t.from_account_id, t.to_account_id, t.amount, t.currency, t.memo
-      from pg_catalog.unnest(post_batch.transfers) with ordinality as t (from_account_id, to_account_id, amount, currency, idempotency_key, memo, o)
+    select t.o::integer as o, t.from_account_id, t.to_account_id, t.amount, t.currency
+      from unnest(v_from, v_to, v_amount, v_currency) with ordinality as t (from_account_id, to_account_id, amount, currency, o)
   ), legs as (
     select t.o, 1::smallint as line, t.from_account_id as account_id, -t.amount as amount, t.currency from t
     union all
@@ -840,21 +851,20 @@ begin
   if v_bad is not null then
     if v_bad = v_bad_currency then
       raise exception 'Transfer % of the batch: currency mismatch (% between accounts % and %).', v_bad,
-        post_batch.transfers[v_bad].currency, post_batch.transfers[v_bad].from_account_id, post_batch.transfers[v_bad].to_account_id
+        v_currency[v_bad], v_from[v_bad], v_to[v_bad]
         using errcode = 'LCURR';
     elsif v_bad = v_bad_debit then
-      raise exception 'You may not move money out of account %.', post_batch.transfers[v_bad].from_account_id using errcode = 'DNIED';
+      raise exception 'You may not move money out of account %.', v_from[v_bad] using errcode = 'DNIED';
     elsif v_bad = v_bad_negative then
-      raise exception 'Transfer % of the batch: insufficient funds in account %.', v_bad, post_batch.transfers[v_bad].from_account_id
+      raise exception 'Transfer % of the batch: insufficient funds in account %.', v_bad, v_from[v_bad]
         using errcode = 'LFUND';
     else
-      raise exception 'Transfer % of the batch: account % may not go above zero.', v_bad, post_batch.transfers[v_bad].to_account_id
+      raise exception 'Transfer % of the batch: account % may not go above zero.', v_bad, v_to[v_bad]
         using errcode = 'LFUND';
     end if;
   end if;
 
   -- All transaction rows, all balances, all entries: one statement.
-  v_memo := array(select t.memo from pg_catalog.unnest(post_batch.transfers) with ordinality as t (f, d, a, c, k, memo, o) order by t.o);
   return query
     with tx as (
       insert into ledger.transactions (transaction_id, kind, memo, metadata, effective_at, posted_by, checked_by_function)
