@@ -301,7 +301,7 @@ declare
   v_from_organization uuid;
 begin
   -- ledger_private.caller() and ledger_private.transfer() inlined: this is the
-  -- hot path (one plpgsql call, two statements: lock-and-read, then write).
+  -- hot path (one plpgsql call, three statements: the transaction row, lock-and-read, then balances and entries).
   if pg_catalog.current_setting('role', true) <> 'none' then
     v_actor := auth.uid();
     if v_actor is null then
@@ -328,6 +328,23 @@ begin
   ) then
     raise exception '% is not an active ledger_transaction_kind type.', post_transfer.kind using errcode = 'RTYPE';
   end if;
+  -- The transaction row first, outside the account locks (shorter critical
+  -- section on hot accounts).
+  insert into ledger.transactions (kind, memo, metadata, effective_at, posted_by, checked_by_function)
+  values (coalesce(post_transfer.kind, 'transfer'), post_transfer.memo, post_transfer.metadata,
+          coalesce(post_transfer.effective_at, pg_catalog.now()), v_actor, true)
+  returning * into v_tx;
+  -- What the commit-time check does for other writers (this row skips it).
+  -- After the insert on purpose: it holds ledger.transactions in row exclusive
+  -- mode, so a concurrent close_period (share lock) either committed before
+  -- this probe reads ledger.periods, or waits for this transaction to end.
+  if exists (
+    select 1 from ledger.periods p
+     where p.closed_at is not null and pg_catalog.tstzrange(p.starts_at, p.ends_at) @> v_tx.effective_at
+  ) then
+    raise exception 'The period containing % is closed.', v_tx.effective_at using errcode = 'LPCLS';
+  end if;
+
   -- Both accounts locked in id order by one statement, read into scalars.
   select pg_catalog.count(*)::integer,
          pg_catalog.max(l.currency) filter (where l.account_id = post_transfer.from_account_id),
@@ -372,35 +389,16 @@ begin
     raise exception 'Account % may not go above zero.', post_transfer.to_account_id using errcode = 'LFUND';
   end if;
 
-  -- The transaction row, both balances and both entries: one statement.
-  with tx as (
-    insert into ledger.transactions (kind, memo, metadata, effective_at, posted_by, checked_by_function)
-    values (coalesce(post_transfer.kind, 'transfer'), post_transfer.memo, post_transfer.metadata,
-            coalesce(post_transfer.effective_at, pg_catalog.now()), v_actor, true)
-    returning *
-  ), moved as (
+  -- Both balances and both entries: one statement.
+  with moved as (
     update ledger.accounts a
        set balance = case when a.account_id = post_transfer.from_account_id then v_from_balance else v_to_balance end,
            version = a.version + 1
      where a.account_id in (post_transfer.from_account_id, post_transfer.to_account_id)
-  ), written as (
-    insert into ledger.entries (transaction_id, line, account_id, currency, amount, balance_after, account_version)
-    select tx.transaction_id, e.line, e.account_id, post_transfer.currency, e.amount, e.balance_after, e.account_version
-      from tx, (values (1::smallint, post_transfer.from_account_id, -post_transfer.amount, v_from_balance, v_from_version + 1),
-                       (2::smallint, post_transfer.to_account_id, post_transfer.amount, v_to_balance, v_to_version + 1))
-               as e (line, account_id, amount, balance_after, account_version)
   )
-  select * into v_tx from tx;
-  -- What the commit-time check does for other writers (this row skips it).
-  -- After the insert on purpose: it holds ledger.transactions in row exclusive
-  -- mode, so a concurrent close_period (share lock) either committed before
-  -- this check reads ledger.periods, or waits for this transaction to end.
-  if exists (
-    select 1 from ledger.periods p
-     where p.closed_at is not null and pg_catalog.tstzrange(p.starts_at, p.ends_at) @> v_tx.effective_at
-  ) then
-    raise exception 'The period containing % is closed.', v_tx.effective_at using errcode = 'LPCLS';
-  end if;
+  insert into ledger.entries (transaction_id, line, account_id, currency, amount, balance_after, account_version)
+  values (v_tx.transaction_id, 1, post_transfer.from_account_id, post_transfer.currency, -post_transfer.amount, v_from_balance, v_from_version + 1),
+         (v_tx.transaction_id, 2, post_transfer.to_account_id, post_transfer.currency, post_transfer.amount, v_to_balance, v_to_version + 1);
   return v_tx;
 end;
 $$;
