@@ -289,6 +289,10 @@ create table ledger.transactions (
     constraint transactions_memo_check check (char_length(memo) <= 1000),
   metadata jsonb
     constraint transactions_metadata_check check (jsonb_typeof(metadata) = 'object'),
+  -- The trust boundary of the commit-time check (below): true only on rows that
+  -- ledger.post_transfer and ledger.post_batch write together with their
+  -- entries in one statement, after checking kind and period themselves.
+  checked_by_function boolean not null default false,
   constraint transactions_idempotency_check check ((idempotency_key is null) = (idempotency_scope is null)),
   constraint transactions_reverses_check check (reverses_id is null or kind = 'reversal')
 );
@@ -355,6 +359,8 @@ comment on column ledger.transactions.kind is 'What kind of movement (registry n
 comment on column ledger.transactions.idempotency_key is 'The caller''s key: posting again with the same key and content returns this transaction; with other content it fails (LIDEM).';
 comment on column ledger.transactions.memo is 'Free text.';
 comment on column ledger.transactions.metadata is 'Free-form JSON object (order ids, provider references).';
+comment on column ledger.transactions.checked_by_function is
+  E'@behavior -select -filterBy -orderBy\nTrue when ledger.post_transfer or ledger.post_batch wrote the row: their entries balance by construction (two entries, -amount and +amount, in the accounts'' shared currency, written in the same statement) and they checked the kind and the period before writing, so the commit-time check skips the row. Only trusted code can write ledger tables (API roles have no write grants, the functions are the only writers), so this column is the trust boundary: any other insert leaves it false and is checked at commit, and ledger.verify() re-checks every transaction regardless.';
 
 comment on table ledger.entries is
   E'@behavior -insert -update -delete\nOne line of a transaction: a signed amount on one account (positive: money in, a debit; negative: money out, a credit), with the account''s balance and version right after it. Ordered by accountVersion, an account''s entries are its statement with a running balance.';
@@ -441,7 +447,10 @@ $$;
 comment on function ledger_private.tg_transactions__assert_valid() is
   'Commit-time check of one ledger transaction: zero sum per currency and at least two entries (LUNBL), an active kind (RTYPE), an open period (LPCLS). Security definer: it fires at COMMIT under the request''s role, whose row level security would hide the other side''s entries.';
 
+-- Rows written by post_transfer / post_batch (checked_by_function) are balanced
+-- by construction and had kind and period checked before they were written;
+-- every other insert, the owner's included, is checked here.
 create constraint trigger _900_assert_valid
   after insert on ledger.transactions
   deferrable initially deferred
-  for each row execute function ledger_private.tg_transactions__assert_valid();
+  for each row when (not new.checked_by_function) execute function ledger_private.tg_transactions__assert_valid();

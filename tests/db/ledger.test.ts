@@ -203,6 +203,43 @@ describe("batches and multi-currency transactions", () => {
     });
   });
 
+  it("gives a batch the same running balances as one transfer at a time, and replays keyed batches", async () => {
+    await ledgerTransaction(async (tx) => {
+      const { a, b } = await funded(tx);
+      const c = await openAccount(tx, "third");
+      const euros = await openAccount(tx, "eur_wallet", { currency: "EUR" });
+      const row = (from: string, to: string, amount: number, key: string | null = null, currency = "USD") =>
+        `row(${from}, ${to}, ${amount}, '${currency}', ${key === null ? "null" : `'${key}'`}, null)`;
+      const post = (rows: string[]) => tx.query<{ transaction_id: string }>(`select transaction_id from ledger.post_batch(array[${rows.join(", ")}]::ledger.transfer_input[])`);
+      // a: 1000 -> 700 -> 650; b: 0 -> 300 -> 200 -> 250; c: 0 -> 100
+      const { rows: posted } = await post([row(a, b, 300), row(b, c, 100), row(a, b, 50)]);
+      expect(posted).toHaveLength(3);
+      const { rows: lines } = await tx.query<{ account_id: string; amount: string; balance_after: string; account_version: string }>(
+        "select account_id, amount, balance_after, account_version from ledger.entries where transaction_id = any ($1::bigint[]) order by transaction_id, line",
+        [posted.map((p) => p.transaction_id)],
+      );
+      expect(lines.map((l) => [l.account_id, l.amount, l.balance_after, l.account_version])).toEqual([
+        [a, "-300", "700", "2"], [b, "300", "300", "1"],
+        [b, "-100", "200", "2"], [c, "100", "100", "1"],
+        [a, "-50", "650", "3"], [b, "50", "250", "3"],
+      ]);
+      expect(await tx.errorCode(() => post([row(a, b, 1), row(b, "999999999", 1)]))).toBe("NTFND");
+      expect(await tx.errorCode(() => post([row(a, b, 1), row(a, euros, 1)]))).toBe("LCURR");
+      expect(await tx.errorCode(() => post([row(a, b, 0)]))).toBe("BADIN");
+      expect(await tx.errorCode(() => post([row(a, a, 5)]))).toBe("BADIN");
+      // A transfer that only fails at its intermediate balance: c has 100, gets 50 after spending 120.
+      expect(await tx.errorCode(() => post([row(c, b, 120), row(a, c, 50)]))).toBe("LFUND");
+      expect(await balanceOf(tx, c)).toMatchObject({ balance: 100, version: 1 });
+      // Keyed: the replay returns the original, other content fails.
+      const { rows: first } = await post([row(a, b, 10, "batch-1"), row(b, c, 5)]);
+      const { rows: again } = await post([row(a, b, 10, "batch-1")]);
+      expect(again).toEqual([first[0]]);
+      expect(await tx.errorCode(() => post([row(a, b, 11, "batch-1")]))).toBe("LIDEM");
+      expect(await balanceOf(tx, a)).toMatchObject({ balance: 640, version: 4 });
+      expect(await verifyLedger(tx)).toEqual([]);
+    });
+  });
+
   it("converts currencies through per-currency liquidity accounts, so each currency sums to zero", async () => {
     await ledgerTransaction(async (tx) => {
       const { a } = await funded(tx);
