@@ -56,7 +56,7 @@ describe("capstone over GraphQL", () => {
     expect(codesOf(await api.graphql(postMutation, { input: { accountId, amount: "60", txType: "debit" } }, customer.accessToken))).toEqual(["INSUF"]);
 
     const mine = await api.graphql(
-      `query { financeAccounts { nodes { accountId balance financeTransactionsByAccountId(orderBy: TX_ID_ASC) { nodes { txType amount } } } } }`,
+      `query { financeAccounts(first: 10) { nodes { accountId balance financeTransactionsByAccountId(orderBy: TX_ID_ASC, first: 10) { nodes { txType amount } } } } }`,
       {},
       customer.accessToken,
     );
