@@ -12,6 +12,7 @@ import autocannon from "autocannon";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { setTimeout as sleep } from "node:timers/promises";
 import { projectRoot } from "../../src/paths.ts";
 import { createTestDatabase } from "../setup/testDatabase.ts";
@@ -61,6 +62,28 @@ try {
   const mutations = introspection.data.__schema.mutationType.fields.map((f) => f.name);
   const ledgerTransfer = mutations.find((name) => /^ledger.*transfer/i.test(name));
   const run = Date.now().toString(36);
+  // Each user gets a funded USD wallet (as trusted code, from a system account);
+  // the transfer slot moves 1 cent to the next user's wallet.
+  const wallets: string[] = [];
+  if (ledgerTransfer) {
+    const root = new pg.Client({ connectionString: db.rootUrl });
+    await root.connect();
+    try {
+      const { rows: world } = await root.query<{ account_id: string }>(
+        "select (ledger.create_account('load-world', 'Load world', 'USD', 'equity', null, null, true, true)).account_id",
+      );
+      for (const user of users) {
+        const { rows } = await root.query<{ account_id: string }>(
+          "select (ledger.create_account('load-wallet', 'Wallet', 'USD', 'liability', $1)).account_id",
+          [user.userId],
+        );
+        wallets.push(rows[0]!.account_id);
+        await root.query("select ledger.post_transfer($1, $2, 100000000, 'USD')", [world[0]!.account_id, rows[0]!.account_id]);
+      }
+    } finally {
+      await root.end();
+    }
+  }
 
   // Each connection cycles through ten requests: 6 reads, 2 mutations, 1 sign-in, 1 transfer (or read).
   const kinds = ["read", "read", "createOrganization", "read", "read", "updateUser", "read", "signIn", "read", "transfer"] as const;
@@ -83,7 +106,14 @@ try {
           query: "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
           variables: { input: { identifier: user.username, password } },
         });
-      // No ledger module is merged yet, so its input is unknown here: a read stands in for the transfer slot.
+      case "transfer": {
+        if (!ledgerTransfer) return JSON.stringify({ query: mineQuery }); // no ledger module: a read stands in
+        const from = users.indexOf(user);
+        return JSON.stringify({
+          query: "mutation($input: LedgerPostTransferInput!) { ledgerPostTransfer(input: $input) { transaction { transactionId } } }",
+          variables: { input: { fromAccountId: wallets[from], toAccountId: wallets[(from + 1) % wallets.length], amount: "1", currency: "USD" } },
+        });
+      }
       default:
         return JSON.stringify({ query: mineQuery });
     }
@@ -131,7 +161,7 @@ try {
   const check = (ok: boolean) => (ok ? "✔" : "✘");
   console.log(`\nMixed load: ${seconds} s at ${connections} connections (after ${warmupSeconds} s warm-up), groundwork start, production mode`);
   console.log(`  requests ${result.requests.total}   ${Math.round(result.requests.average)} req/s   p50 ${result.latency.p50} ms   p99 ${result.latency.p99} ms`);
-  console.log(`  mix ${JSON.stringify(counts)}${ledgerTransfer ? `   (ledger mutation ${ledgerTransfer} present; transfers not yet scripted)` : "   (no ledger module: transfers replaced by reads)"}`);
+  console.log(`  mix ${JSON.stringify(counts)}${ledgerTransfer ? `   (transfers through ${ledgerTransfer})` : "   (no ledger module: transfers replaced by reads)"}`);
   console.log(`  server errors: 5xx ${result["5xx"]}, INTERNAL_SERVER_ERROR ${internal}   ${check(serverErrors === 0)} (target 0)`);
   console.log(`  other answers: non-2xx ${result.non2xx}, connection errors ${result.errors}, timeouts ${result.timeouts}, error codes ${JSON.stringify(errorsByCode)}`);
   console.log(`  RSS after warm-up ${mb(rssAfterWarmup)}, at end ${mb(rssAtEnd)}: ${(growth * 100).toFixed(1)} %   ${check(Math.abs(growth) <= 0.2)} (target within 20 %)`);
