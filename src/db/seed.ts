@@ -57,7 +57,8 @@ export function scaledSeedSizes(scale: number): SeedSizes {
   return sizes;
 }
 
-const seedTables = [
+/** The tables the seed fills, in load order. */
+export const seedTables = [
   "finance.customers",
   "finance.accounts",
   "finance.transactions",

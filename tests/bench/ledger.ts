@@ -25,20 +25,10 @@ import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import pg from "pg";
 import type { TestDatabase } from "../setup/testDatabase.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 const run = promisify(execFile);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-function random(seed: number) {
-  let state = seed >>> 0;
-  return (n: number) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
-}
 
 const baselineTransfer = `
   with locked as (
@@ -79,7 +69,7 @@ async function drive(clients: pg.Client[], total: number, call: (client: pg.Clie
   const started = performance.now();
   await Promise.all(
     clients.map(async (client, c) => {
-      const pick = random(seed * 1000 + c);
+      const pick = seededRandom(seed * 1000 + c);
       for (let i = 0; i < perClient; i++) await call(client, pick, i);
     }),
   );

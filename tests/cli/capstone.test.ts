@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inspectQueries } from "../../src/db/inspect.ts";
+import { seedTables } from "../../src/db/seed.ts";
 import { projectRoot } from "../../src/paths.ts";
 import { createTestDatabase, type TestDatabaseHandle } from "../setup/testDatabase.ts";
 
@@ -50,26 +51,11 @@ async function groundwork(...args: string[]) {
   );
 }
 
-const tables = [
-  "finance.customers",
-  "finance.accounts",
-  "finance.transactions",
-  "finance.ledger",
-  "sales.products",
-  "sales.sales_reps",
-  "sales.orders",
-  "sales.order_items",
-  "support.support_agents",
-  "support.tickets",
-  "support.ticket_messages",
-  "hr.employees",
-  "hr.payroll",
-];
 
 /** Row counts of the seeded tables, plus what a change would move: balances, the sequence, the audit log. */
 async function snapshot() {
   const counts: Record<string, number> = {};
-  for (const table of tables) counts[table] = Number((await root.query(`select count(*) as n from ${table}`)).rows[0].n);
+  for (const table of seedTables) counts[table] = Number((await root.query(`select count(*) as n from ${table}`)).rows[0].n);
   const { rows } = await root.query(
     `select (select coalesce(sum(balance), 0)::text from finance.accounts) as balances,
             (select md5(string_agg(account_id::text || ':' || balance || ':' || xmin::text, ',' order by account_id)) from finance.accounts) as accounts,

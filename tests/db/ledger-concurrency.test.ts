@@ -1,6 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openAccount, openWorld, transfer, type Queryable } from "./ledger-fixtures.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 // 16 concurrent clients (trusted server connections, autocommit, READ
 // COMMITTED) post thousands of random transfers, some of them in small
@@ -27,18 +28,6 @@ interface Move {
   amount: number;
 }
 
-/** A seeded generator (mulberry32), so a failure can be replayed. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return (n: number) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
-}
-
 async function openBooks(db: Queryable, label: string) {
   const world = await openWorld(db);
   const ids: string[] = [];
@@ -57,7 +46,7 @@ async function hammer(plan: (client: number, step: number, pick: (n: number) => 
   let refused = 0;
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
-      const pick = random(0xc0ffee + c);
+      const pick = seededRandom(0xc0ffee + c);
       const client = await pool.connect();
       try {
         for (let step = 0; step < perClient; step++) {
