@@ -9,6 +9,12 @@
  *   inserts both entries (with balance and version after) into plain tables
  *   with the same two entry indexes — no transaction row, no idempotency, no
  *   permission or flag checks, no commit-time check.
+ * * Reference, not a target: the raw SQL baseline plus one row in a plain
+ *   transactions table (id, created_at), i.e. the least a ledger that records
+ *   transactions must write. Shows how much of the gap is that row alone.
+ * * CPU per transfer of the whole machine (/proc/stat busy time over the
+ *   phase ÷ transfers, Linux only): steadier than transfers/s on a VM whose
+ *   speed drifts between minutes.
  * * The same on 2 hot accounts (every transfer touches both).
  * * post_batch with 100 transfers per call on the 10k accounts vs single
  *   post_transfer.
@@ -18,9 +24,11 @@
  * * pgbench -b tpcb-like (if pgbench is on PATH) on its own database, same
  *   client count, for an absolute reference of this machine.
  *
- * Each round alternates which side runs first; the median of the rounds is reported.
+ * Each round alternates which side runs first; the median of the rounds is
+ * reported, and the ratio of each round (its phases run back to back) too.
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import pg from "pg";
@@ -43,12 +51,30 @@ const baselineTransfer = `
   select tx.id, case when m.id = $1 then 1 else 2 end, m.id, case when m.id = $1 then -$3::bigint else $3::bigint end, m.balance, m.version
     from moved m, tx`;
 
+// The same, plus the one row per transfer that any ledger recording transactions writes.
+const baselineWithRowTransfer = baselineTransfer.replace(
+  "tx as (select nextval('bench_ledger.transaction_ids') as id)",
+  "tx as (insert into bench_ledger.transactions (id) values (nextval('bench_ledger.transaction_ids')) returning id)",
+);
+
+/** Busy CPU time of the whole machine so far, in ms (user, nice, system, irq, softirq, steal), from /proc/stat; NaN elsewhere. */
+function machineBusyMs(): number {
+  try {
+    const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+    return ((user + nice + system + irq + softirq + (steal ?? 0)) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 async function setUp(root: pg.Client, accounts: number): Promise<{ ledgerIds: string[]; baselineIds: string[] }> {
   await root.query("create schema bench_ledger");
   await root.query("create table bench_ledger.accounts (id bigint primary key, balance bigint not null default 0, version bigint not null default 0) with (fillfactor = 70)");
   await root.query(`create table bench_ledger.entries (
       transaction_id bigint not null, account_id bigint not null, amount bigint not null, balance_after bigint not null,
       account_version bigint not null, line smallint not null, primary key (transaction_id, line), unique (account_id, account_version))`);
+  await root.query("create table bench_ledger.transactions (id bigint primary key, created_at timestamptz not null default now())");
   await root.query("create sequence bench_ledger.transaction_ids");
   await root.query("grant usage on schema bench_ledger to gw_owner; grant all on all tables in schema bench_ledger to gw_owner; grant all on all sequences in schema bench_ledger to gw_owner");
   await root.query("insert into bench_ledger.accounts (id) select g from generate_series(1, $1::int) g", [accounts]);
@@ -63,9 +89,13 @@ async function setUp(root: pg.Client, accounts: number): Promise<{ ledgerIds: st
 
 type Pick = (n: number) => number;
 
-/** Runs `total` calls spread over the clients; returns calls per second. */
+/** The CPU time (whole machine, µs) per call of the last `drive`. */
+let lastCpuUsPerCall = NaN;
+
+/** Runs `total` calls spread over the clients; returns calls per second (and sets lastCpuUsPerCall). */
 async function drive(clients: pg.Client[], total: number, call: (client: pg.Client, pick: Pick, i: number) => Promise<unknown>, seed: number): Promise<number> {
   const perClient = Math.ceil(total / clients.length);
+  const busyBefore = machineBusyMs();
   const started = performance.now();
   await Promise.all(
     clients.map(async (client, c) => {
@@ -73,6 +103,7 @@ async function drive(clients: pg.Client[], total: number, call: (client: pg.Clie
       for (let i = 0; i < perClient; i++) await call(client, pick, i);
     }),
   );
+  lastCpuUsPerCall = ((machineBusyMs() - busyBefore) * 1000) / (perClient * clients.length);
   return ((perClient * clients.length) / (performance.now() - started)) * 1000;
 }
 
@@ -86,9 +117,11 @@ const ledgerCall = (ids: string[]) => (client: pg.Client, pick: Pick) => {
   const [from, to] = pair(ids, pick);
   return client.query({ name: "ledger_transfer", text: "select transaction_id from ledger.post_transfer($1, $2, $3, 'USD')", values: [from, to, 1 + pick(1000)] });
 };
-const baselineCall = (ids: string[]) => (client: pg.Client, pick: Pick) => {
+const baselineCall = (ids: string[], withRow = false) => (client: pg.Client, pick: Pick) => {
   const [from, to] = pair(ids, pick);
-  return client.query({ name: "baseline_transfer", text: baselineTransfer, values: [from, to, 1 + pick(1000)] });
+  return withRow
+    ? client.query({ name: "baseline_row_transfer", text: baselineWithRowTransfer, values: [from, to, 1 + pick(1000)] })
+    : client.query({ name: "baseline_transfer", text: baselineTransfer, values: [from, to, 1 + pick(1000)] });
 };
 const batchCall = (ids: string[], size: number) => (client: pg.Client, pick: Pick) => {
   const from: string[] = [];
@@ -149,7 +182,8 @@ export async function benchLedger(
       return client;
     }),
   );
-  const times = { ledger: [] as number[], baseline: [] as number[], hotLedger: [] as number[], hotBaseline: [] as number[], batch: [] as number[] };
+  const times = { ledger: [] as number[], baseline: [] as number[], baselineRow: [] as number[], hotLedger: [] as number[], hotBaseline: [] as number[], batch: [] as number[] };
+  const cpu = { ledger: [] as number[], baseline: [] as number[], baselineRow: [] as number[] };
   try {
     const { ledgerIds, baselineIds } = await setUp(root, accounts);
     const hotLedger = ledgerIds.slice(0, 2);
@@ -157,6 +191,7 @@ export async function benchLedger(
     // Warm-up (not measured): plans, caches.
     await drive(clients, clientCount * 50, ledgerCall(ledgerIds), 1);
     await drive(clients, clientCount * 50, baselineCall(baselineIds), 1);
+    await drive(clients, clientCount * 50, baselineCall(baselineIds, true), 1);
     await drive(clients, clientCount * 2, batchCall(ledgerIds, batchSize), 1);
 
     const ledgerTables = ["ledger.transactions", "ledger.entries"];
@@ -172,15 +207,19 @@ export async function benchLedger(
         if (side === "ledger") {
           const before = await relationBytes(root, ledgerTables);
           times.ledger.push(await drive(clients, transfers, ledgerCall(ledgerIds), seed));
+          cpu.ledger.push(lastCpuUsPerCall);
           times.hotLedger.push(await drive(clients, transfers, ledgerCall(hotLedger), seed));
           ledgerBytes += (await relationBytes(root, ledgerTables)) - before;
           measuredTransfers += 2 * Math.ceil(transfers / clientCount) * clientCount;
         } else {
           const before = await relationBytes(root, baselineTables);
           times.baseline.push(await drive(clients, transfers, baselineCall(baselineIds), seed));
+          cpu.baseline.push(lastCpuUsPerCall);
           times.hotBaseline.push(await drive(clients, transfers, baselineCall(hotBaselineIds), seed));
           baselineBytes += (await relationBytes(root, baselineTables)) - before;
           measuredBaseline += 2 * Math.ceil(transfers / clientCount) * clientCount;
+          times.baselineRow.push(await drive(clients, transfers, baselineCall(baselineIds, true), seed));
+          cpu.baselineRow.push(lastCpuUsPerCall);
         }
       }
       times.batch.push((await drive(clients, Math.max(clientCount, Math.round(transfers / batchSize)), batchCall(ledgerIds, batchSize), seed)) * batchSize);
@@ -192,6 +231,9 @@ export async function benchLedger(
     const hot = median(times.hotLedger);
     const hotBaseline = median(times.hotBaseline);
     const batch = median(times.batch);
+    const roundRatios = times.ledger.map((value, round) => value / times.baseline[round]!);
+    const hotRoundRatios = times.hotLedger.map((value, round) => value / times.hotBaseline[round]!);
+    const batchRoundRatios = times.batch.map((value, round) => value / times.ledger[round]!);
     const reference = await pgbench(db.rootUrl, clientCount, pgbenchSeconds, pgbenchScale);
     return {
       transfers,
@@ -199,9 +241,23 @@ export async function benchLedger(
       rounds,
       clients: clientCount,
       batchSize,
-      single: { transfersPerSecond: single, baselinePerSecond: baseline, ratio: single / baseline },
-      hot: { transfersPerSecond: hot, baselinePerSecond: hotBaseline, ratio: hot / hotBaseline },
-      batch: { transfersPerSecond: batch, singlePerSecond: single, ratio: batch / single },
+      single: {
+        transfersPerSecond: single,
+        baselinePerSecond: baseline,
+        ratio: single / baseline,
+        roundRatios,
+        cpuUsPerTransfer: median(cpu.ledger),
+        baselineCpuUsPerTransfer: median(cpu.baseline),
+        cpuRatio: median(cpu.baseline) / median(cpu.ledger),
+      },
+      baselineWithRow: {
+        transfersPerSecond: median(times.baselineRow),
+        ratio: median(times.baselineRow) / baseline,
+        cpuUsPerTransfer: median(cpu.baselineRow),
+        cpuRatio: median(cpu.baseline) / median(cpu.baselineRow),
+      },
+      hot: { transfersPerSecond: hot, baselinePerSecond: hotBaseline, ratio: hot / hotBaseline, roundRatios: hotRoundRatios },
+      batch: { transfersPerSecond: batch, singlePerSecond: single, ratio: batch / single, roundRatios: batchRoundRatios },
       bytesPerTransfer: ledgerBytes / measuredTransfers,
       baselineBytesPerTransfer: baselineBytes / measuredBaseline,
       pgbench: reference,

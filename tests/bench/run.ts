@@ -110,8 +110,13 @@ try {
     });
     console.log(`\nLedger (${ledger.clients} clients, ${ledger.transfers.toLocaleString("en-US")} transfers per phase, median of ${ledger.rounds} rounds)`);
     console.log(`  post_transfer, ${ledger.accounts.toLocaleString("en-US")} accounts   ${rate(ledger.single.transfersPerSecond, "transfers")}   baseline raw SQL ${rate(ledger.single.baselinePerSecond, "transfers")}   ratio ${ledger.single.ratio.toFixed(2)} (target ≥ 0.9 ${check(ledger.single.ratio >= 0.9)})`);
+    const rounds = (values: number[]) => values.map((value) => value.toFixed(2)).join(", ");
+    console.log(`    round ratios ${rounds(ledger.single.roundRatios)}   CPU per transfer (whole machine): ${Math.round(ledger.single.cpuUsPerTransfer)} µs vs ${Math.round(ledger.single.baselineCpuUsPerTransfer)} µs, ratio ${ledger.single.cpuRatio.toFixed(2)}`);
+    console.log(`    reference: raw SQL + a transaction row   ${rate(ledger.baselineWithRow.transfersPerSecond, "transfers")}   ratio ${ledger.baselineWithRow.ratio.toFixed(2)}   CPU ${Math.round(ledger.baselineWithRow.cpuUsPerTransfer)} µs, ratio ${ledger.baselineWithRow.cpuRatio.toFixed(2)}`);
     console.log(`  post_transfer, 2 hot accounts     ${rate(ledger.hot.transfersPerSecond, "transfers")}   baseline raw SQL ${rate(ledger.hot.baselinePerSecond, "transfers")}   ratio ${ledger.hot.ratio.toFixed(2)} (target ≥ 0.8 ${check(ledger.hot.ratio >= 0.8)})`);
+    console.log(`    round ratios ${rounds(ledger.hot.roundRatios)}`);
     console.log(`  post_batch, ${ledger.batchSize} per call           ${rate(ledger.batch.transfersPerSecond, "transfers")}   ÷ single post_transfer   ratio ${ledger.batch.ratio.toFixed(2)} (target ≥ 5 ${check(ledger.batch.ratio >= 5)})`);
+    console.log(`    round ratios ${rounds(ledger.batch.roundRatios)}`);
     console.log(`  bytes on disk per transfer        ${Math.round(ledger.bytesPerTransfer)} (transactions + entries, with indexes; baseline entries only ${Math.round(ledger.baselineBytesPerTransfer)}; pgledger reports 743)`);
     if (ledger.pgbench) console.log(`  reference: pgbench -b tpcb-like -c ${ledger.clients} -s ${ledger.pgbench.scale}, ${ledger.pgbench.seconds} s   ${Math.round(ledger.pgbench.tps).toLocaleString("en-US")} tps`);
     else console.log("  reference: pgbench not on PATH, skipped");

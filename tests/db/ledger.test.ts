@@ -144,6 +144,43 @@ describe("ledger invariants", () => {
     });
   });
 
+  it("names what refused a transfer, with both accounts, the transaction log and the entries left as they were", async () => {
+    await ledgerTransaction(async (tx) => {
+      const { a, b } = await funded(tx);
+      const sink = await openAccount(tx, "credit_only_sink", { allowPositive: false, allowNegative: true, kind: "revenue" });
+      const euros = await openAccount(tx, "euro_wallet", { currency: "EUR" });
+      const refusal = async (from: string, to: string, amount: number, currency = "USD") => {
+        await tx.query("savepoint refusal");
+        try {
+          await transfer(tx, from, to, amount, currency);
+          throw new Error("the transfer was not refused");
+        } catch (error) {
+          await tx.query("rollback to savepoint refusal");
+          const { code, message } = error as { code?: string; message: string };
+          return `${code}: ${message}`;
+        }
+      };
+      const countBefore = await countAsRoot(tx, "ledger.transactions");
+      expect(await refusal(a, b, 1001)).toBe(`LFUND: Insufficient funds in account ${a}: available 1000, needed 1001.`);
+      // a could pay; the payee's flags refuse, so neither side moves.
+      expect(await refusal(a, sink, 10)).toBe(`LFUND: Account ${sink} may not go above zero.`);
+      expect(await refusal(a, euros, 10)).toBe(`LCURR: Currency mismatch: the transfer is in USD, account ${a} is in USD and account ${euros} in EUR.`);
+      expect(await refusal(a, "999999999", 10)).toBe("NTFND: No such account: 999999999.");
+      expect(await refusal("999999999", a, 10)).toBe("NTFND: No such account: 999999999.");
+      await tx.query("savepoint refusal");
+      await tx.query("select ledger.create_period('now', now() - interval '1 day', now() + interval '1 day')");
+      await tx.query("select ledger.close_period(period_id) from ledger.periods where name = 'now'");
+      expect(await tx.errorCode(() => transfer(tx, a, b, 10))).toBe("LPCLS");
+      await tx.query("rollback to savepoint refusal");
+      expect(await balanceOf(tx, a)).toMatchObject({ balance: 1000, version: 1 });
+      expect(await balanceOf(tx, b)).toMatchObject({ balance: 0, version: 0 });
+      expect(await balanceOf(tx, sink)).toMatchObject({ balance: 0, version: 0 });
+      expect(await countAsRoot(tx, "ledger.transactions")).toBe(countBefore);
+      expect(await transfer(tx, a, b, 10)).toMatch(/^\d+$/);
+      expect(await balanceOf(tx, b)).toMatchObject({ balance: 10, version: 1 });
+    });
+  });
+
   it("keeps each balance equal to the sum of its entries, and verify() finds any account where it does not", async () => {
     await ledgerTransaction(async (tx) => {
       const { a, b } = await funded(tx);
