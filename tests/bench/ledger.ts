@@ -89,11 +89,13 @@ async function setUp(root: pg.Client, accounts: number): Promise<{ ledgerIds: st
 
 type Pick = (n: number) => number;
 
-/** The CPU time (whole machine, µs) per call of the last `drive`. */
-let lastCpuUsPerCall = NaN;
-
-/** Runs `total` calls spread over the clients; returns calls per second (and sets lastCpuUsPerCall). */
-async function drive(clients: pg.Client[], total: number, call: (client: pg.Client, pick: Pick, i: number) => Promise<unknown>, seed: number): Promise<number> {
+/** Runs `total` calls spread over the clients: calls per second, and the whole machine's CPU time (µs) per call. */
+async function drive(
+  clients: pg.Client[],
+  total: number,
+  call: (client: pg.Client, pick: Pick, i: number) => Promise<unknown>,
+  seed: number,
+): Promise<{ perSecond: number; cpuUsPerCall: number }> {
   const perClient = Math.ceil(total / clients.length);
   const busyBefore = machineBusyMs();
   const started = performance.now();
@@ -103,8 +105,8 @@ async function drive(clients: pg.Client[], total: number, call: (client: pg.Clie
       for (let i = 0; i < perClient; i++) await call(client, pick, i);
     }),
   );
-  lastCpuUsPerCall = ((machineBusyMs() - busyBefore) * 1000) / (perClient * clients.length);
-  return ((perClient * clients.length) / (performance.now() - started)) * 1000;
+  const calls = perClient * clients.length;
+  return { perSecond: (calls / (performance.now() - started)) * 1000, cpuUsPerCall: ((machineBusyMs() - busyBefore) * 1000) / calls };
 }
 
 function pair(ids: string[], pick: Pick): [string, string] {
@@ -213,23 +215,26 @@ export async function benchLedger(
       for (const side of sides) {
         if (side === "ledger") {
           const before = await relationBytes(root, ledgerTables);
-          times.ledger.push(await drive(clients, transfers, ledgerCall(ledgerIds), seed));
-          cpu.ledger.push(lastCpuUsPerCall);
-          times.hotLedger.push(await drive(clients, transfers, ledgerCall(hotLedger), seed));
+          const single = await drive(clients, transfers, ledgerCall(ledgerIds), seed);
+          times.ledger.push(single.perSecond);
+          cpu.ledger.push(single.cpuUsPerCall);
+          times.hotLedger.push((await drive(clients, transfers, ledgerCall(hotLedger), seed)).perSecond);
           ledgerBytes += (await relationBytes(root, ledgerTables)) - before;
           measuredTransfers += 2 * Math.ceil(transfers / clientCount) * clientCount;
         } else {
           const before = await relationBytes(root, baselineTables);
-          times.baseline.push(await drive(clients, transfers, baselineCall(baselineIds), seed));
-          cpu.baseline.push(lastCpuUsPerCall);
-          times.hotBaseline.push(await drive(clients, transfers, baselineCall(hotBaselineIds), seed));
+          const single = await drive(clients, transfers, baselineCall(baselineIds), seed);
+          times.baseline.push(single.perSecond);
+          cpu.baseline.push(single.cpuUsPerCall);
+          times.hotBaseline.push((await drive(clients, transfers, baselineCall(hotBaselineIds), seed)).perSecond);
           baselineBytes += (await relationBytes(root, baselineTables)) - before;
           measuredBaseline += 2 * Math.ceil(transfers / clientCount) * clientCount;
-          times.baselineRow.push(await drive(clients, transfers, baselineCall(baselineIds, true), seed));
-          cpu.baselineRow.push(lastCpuUsPerCall);
+          const withRow = await drive(clients, transfers, baselineCall(baselineIds, true), seed);
+          times.baselineRow.push(withRow.perSecond);
+          cpu.baselineRow.push(withRow.cpuUsPerCall);
         }
       }
-      times.batch.push((await drive(clients, Math.max(clientCount, Math.round(transfers / batchSize)), batchCall(ledgerIds, batchSize), seed)) * batchSize);
+      times.batch.push((await drive(clients, Math.max(clientCount, Math.round(transfers / batchSize)), batchCall(ledgerIds, batchSize), seed)).perSecond * batchSize);
     }
     const { rows: problems } = await root.query("select * from ledger.verify()");
     const { rows: totals } = await root.query<{ net: string }>("select net from ledger.currency_totals()");
