@@ -121,9 +121,8 @@ const ledgerCall = (ids: string[]) => (client: pg.Client, pick: Pick) => {
 };
 const baselineCall = (ids: string[], withRow = false) => (client: pg.Client, pick: Pick) => {
   const [from, to] = pair(ids, pick);
-  return withRow
-    ? client.query({ name: "baseline_row_transfer", text: baselineWithRowTransfer, values: [from, to, 1 + pick(1000)] })
-    : client.query({ name: "baseline_transfer", text: baselineTransfer, values: [from, to, 1 + pick(1000)] });
+  const [name, text] = withRow ? ["baseline_row_transfer", baselineWithRowTransfer] : ["baseline_transfer", baselineTransfer];
+  return client.query({ name, text, values: [from, to, 1 + pick(1000)] });
 };
 const batchCall = (ids: string[], size: number) => (client: pg.Client, pick: Pick) => {
   const from: string[] = [];
@@ -184,12 +183,18 @@ export async function benchLedger(
       return client;
     }),
   );
-  const times = { ledger: [] as number[], baseline: [] as number[], baselineRow: [] as number[], hotLedger: [] as number[], hotBaseline: [] as number[], batch: [] as number[] };
-  const cpu = { ledger: [] as number[], baseline: [] as number[], baselineRow: [] as number[] };
+  /** Per side, per round: random-account and hot-account rates, CPU per transfer; bytes and transfers over all rounds. */
+  const newSide = () => ({ single: [] as number[], hot: [] as number[], cpu: [] as number[], bytes: 0, transfers: 0 });
+  const measured = { ledger: newSide(), baseline: newSide() };
+  const withRow = { single: [] as number[], cpu: [] as number[] };
+  const batches: number[] = [];
   try {
     const { ledgerIds, baselineIds } = await setUp(root, accounts);
-    const hotLedger = ledgerIds.slice(0, 2);
-    const hotBaselineIds = baselineIds.slice(0, 2);
+    // What each side runs: its call, its accounts, its 2 hot accounts, the tables whose growth is its bytes on disk.
+    const sides = {
+      ledger: { call: ledgerCall, ids: ledgerIds, tables: ["ledger.transactions", "ledger.entries"] },
+      baseline: { call: (ids: string[]) => baselineCall(ids), ids: baselineIds, tables: ["bench_ledger.entries"] },
+    };
     // Warm-up (not measured): plans, caches.
     await drive(clients, clientCount * 50, ledgerCall(ledgerIds), 1);
     await drive(clients, clientCount * 50, baselineCall(baselineIds), 1);
@@ -203,49 +208,36 @@ export async function benchLedger(
     // with it), and a run's ratio decays round after round (0.19 … 0.04).
     await root.query("analyze bench_ledger.accounts, bench_ledger.entries, bench_ledger.transactions, ledger.accounts, ledger.transactions, ledger.entries");
 
-    const ledgerTables = ["ledger.transactions", "ledger.entries"];
-    const baselineTables = ["bench_ledger.entries"];
-    let ledgerBytes = 0;
-    let baselineBytes = 0;
-    let measuredTransfers = 0;
-    let measuredBaseline = 0;
     for (let round = 0; round < rounds; round++) {
       const seed = 100 + round;
-      const sides: Array<"ledger" | "baseline"> = round % 2 === 0 ? ["ledger", "baseline"] : ["baseline", "ledger"];
-      for (const side of sides) {
-        if (side === "ledger") {
-          const before = await relationBytes(root, ledgerTables);
-          const single = await drive(clients, transfers, ledgerCall(ledgerIds), seed);
-          times.ledger.push(single.perSecond);
-          cpu.ledger.push(single.cpuUsPerCall);
-          times.hotLedger.push((await drive(clients, transfers, ledgerCall(hotLedger), seed)).perSecond);
-          ledgerBytes += (await relationBytes(root, ledgerTables)) - before;
-          measuredTransfers += 2 * Math.ceil(transfers / clientCount) * clientCount;
-        } else {
-          const before = await relationBytes(root, baselineTables);
-          const single = await drive(clients, transfers, baselineCall(baselineIds), seed);
-          times.baseline.push(single.perSecond);
-          cpu.baseline.push(single.cpuUsPerCall);
-          times.hotBaseline.push((await drive(clients, transfers, baselineCall(hotBaselineIds), seed)).perSecond);
-          baselineBytes += (await relationBytes(root, baselineTables)) - before;
-          measuredBaseline += 2 * Math.ceil(transfers / clientCount) * clientCount;
-          const withRow = await drive(clients, transfers, baselineCall(baselineIds, true), seed);
-          times.baselineRow.push(withRow.perSecond);
-          cpu.baselineRow.push(withRow.cpuUsPerCall);
+      const order: Array<"ledger" | "baseline"> = round % 2 === 0 ? ["ledger", "baseline"] : ["baseline", "ledger"];
+      for (const name of order) {
+        const { call, ids, tables } = sides[name];
+        const side = measured[name];
+        const before = await relationBytes(root, tables);
+        const single = await drive(clients, transfers, call(ids), seed);
+        side.single.push(single.perSecond);
+        side.cpu.push(single.cpuUsPerCall);
+        side.hot.push((await drive(clients, transfers, call(ids.slice(0, 2)), seed)).perSecond);
+        side.bytes += (await relationBytes(root, tables)) - before;
+        side.transfers += 2 * Math.ceil(transfers / clientCount) * clientCount;
+        if (name === "baseline") {
+          const row = await drive(clients, transfers, baselineCall(baselineIds, true), seed);
+          withRow.single.push(row.perSecond);
+          withRow.cpu.push(row.cpuUsPerCall);
         }
       }
-      times.batch.push((await drive(clients, Math.max(clientCount, Math.round(transfers / batchSize)), batchCall(ledgerIds, batchSize), seed)).perSecond * batchSize);
+      batches.push((await drive(clients, Math.max(clientCount, Math.round(transfers / batchSize)), batchCall(ledgerIds, batchSize), seed)).perSecond * batchSize);
     }
     const { rows: problems } = await root.query("select * from ledger.verify()");
     const { rows: totals } = await root.query<{ net: string }>("select net from ledger.currency_totals()");
-    const single = median(times.ledger);
-    const baseline = median(times.baseline);
-    const hot = median(times.hotLedger);
-    const hotBaseline = median(times.hotBaseline);
-    const batch = median(times.batch);
-    const roundRatios = times.ledger.map((value, round) => value / times.baseline[round]!);
-    const hotRoundRatios = times.hotLedger.map((value, round) => value / times.hotBaseline[round]!);
-    const batchRoundRatios = times.batch.map((value, round) => value / times.ledger[round]!);
+    const { ledger, baseline } = measured;
+    const single = median(ledger.single);
+    const baselineSingle = median(baseline.single);
+    const hot = median(ledger.hot);
+    const hotBaseline = median(baseline.hot);
+    const batch = median(batches);
+    const perRound = (values: number[], over: number[]) => values.map((value, round) => value / over[round]!);
     const reference = await pgbench(db.rootUrl, clientCount, pgbenchSeconds, pgbenchScale);
     return {
       transfers,
@@ -255,23 +247,23 @@ export async function benchLedger(
       batchSize,
       single: {
         transfersPerSecond: single,
-        baselinePerSecond: baseline,
-        ratio: single / baseline,
-        roundRatios,
-        cpuUsPerTransfer: median(cpu.ledger),
-        baselineCpuUsPerTransfer: median(cpu.baseline),
-        cpuRatio: median(cpu.baseline) / median(cpu.ledger),
+        baselinePerSecond: baselineSingle,
+        ratio: single / baselineSingle,
+        roundRatios: perRound(ledger.single, baseline.single),
+        cpuUsPerTransfer: median(ledger.cpu),
+        baselineCpuUsPerTransfer: median(baseline.cpu),
+        cpuRatio: median(baseline.cpu) / median(ledger.cpu),
       },
       baselineWithRow: {
-        transfersPerSecond: median(times.baselineRow),
-        ratio: median(times.baselineRow) / baseline,
-        cpuUsPerTransfer: median(cpu.baselineRow),
-        cpuRatio: median(cpu.baseline) / median(cpu.baselineRow),
+        transfersPerSecond: median(withRow.single),
+        ratio: median(withRow.single) / baselineSingle,
+        cpuUsPerTransfer: median(withRow.cpu),
+        cpuRatio: median(baseline.cpu) / median(withRow.cpu),
       },
-      hot: { transfersPerSecond: hot, baselinePerSecond: hotBaseline, ratio: hot / hotBaseline, roundRatios: hotRoundRatios },
-      batch: { transfersPerSecond: batch, singlePerSecond: single, ratio: batch / single, roundRatios: batchRoundRatios },
-      bytesPerTransfer: ledgerBytes / measuredTransfers,
-      baselineBytesPerTransfer: baselineBytes / measuredBaseline,
+      hot: { transfersPerSecond: hot, baselinePerSecond: hotBaseline, ratio: hot / hotBaseline, roundRatios: perRound(ledger.hot, baseline.hot) },
+      batch: { transfersPerSecond: batch, singlePerSecond: single, ratio: batch / single, roundRatios: perRound(batches, ledger.single) },
+      bytesPerTransfer: ledger.bytes / ledger.transfers,
+      baselineBytesPerTransfer: baseline.bytes / baseline.transfers,
       pgbench: reference,
       consistent: problems.length === 0 && totals.every((row) => row.net === "0"),
     };

@@ -149,17 +149,7 @@ describe("ledger invariants", () => {
       const { a, b } = await funded(tx);
       const sink = await openAccount(tx, "credit_only_sink", { allowPositive: false, allowNegative: true, kind: "revenue" });
       const euros = await openAccount(tx, "euro_wallet", { currency: "EUR" });
-      const refusal = async (from: string, to: string, amount: number, currency = "USD") => {
-        await tx.query("savepoint refusal");
-        try {
-          await transfer(tx, from, to, amount, currency);
-          throw new Error("the transfer was not refused");
-        } catch (error) {
-          await tx.query("rollback to savepoint refusal");
-          const { code, message } = error as { code?: string; message: string };
-          return `${code}: ${message}`;
-        }
-      };
+      const refusal = (from: string, to: string, amount: number) => tx.errorOf(() => transfer(tx, from, to, amount));
       const countBefore = await countAsRoot(tx, "ledger.transactions");
       expect(await refusal(a, b, 1001)).toBe(`LFUND: Insufficient funds in account ${a}: available 1000, needed 1001.`);
       // a could pay; the payee's flags refuse, so neither side moves.

@@ -26,6 +26,8 @@ export interface TestTransaction {
   asRoot<T>(fn: () => Promise<T>): Promise<T>;
   /** Runs `fn` in a savepoint and returns the SQLSTATE it failed with (or undefined). */
   errorCode(fn: () => Promise<unknown>): Promise<string | undefined>;
+  /** Runs `fn` in a savepoint and returns "SQLSTATE: message" of the error it failed with (or undefined). */
+  errorOf(fn: () => Promise<unknown>): Promise<string | undefined>;
 }
 
 /**
@@ -36,6 +38,20 @@ export interface TestTransaction {
 export async function withTransaction<T>(fn: (tx: TestTransaction) => Promise<T>): Promise<T> {
   const client = await rootDb().connect();
   let savepoints = 0;
+  /** The error `fn` failed with inside a savepoint (rolled back to), or undefined. */
+  const failure = async (fn: () => Promise<unknown>): Promise<{ code: string; message: string } | undefined> => {
+    const name = `sp_${++savepoints}`;
+    await client.query(`savepoint ${name}`);
+    try {
+      await fn();
+      await client.query(`release savepoint ${name}`);
+      return undefined;
+    } catch (error) {
+      await client.query(`rollback to savepoint ${name}`);
+      const { code, message } = error as { code?: string; message: string };
+      return { code: code ?? "NO_CODE", message };
+    }
+  };
   const tx: TestTransaction = {
     client,
     query: (text, values) => client.query(text, values),
@@ -64,16 +80,11 @@ export async function withTransaction<T>(fn: (tx: TestTransaction) => Promise<T>
       }
     },
     async errorCode(inner) {
-      const name = `sp_${++savepoints}`;
-      await client.query(`savepoint ${name}`);
-      try {
-        await inner();
-        await client.query(`release savepoint ${name}`);
-        return undefined;
-      } catch (error) {
-        await client.query(`rollback to savepoint ${name}`);
-        return (error as { code?: string }).code ?? "NO_CODE";
-      }
+      return (await failure(inner))?.code;
+    },
+    async errorOf(inner) {
+      const error = await failure(inner);
+      return error && `${error.code}: ${error.message}`;
     },
   };
   await client.query("begin");
