@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { isSafeError, SafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../src/logger.ts";
-import { currentRecord, recordOf } from "../src/server/requestContext.ts";
+import { recordOf, type RequestRecord } from "../src/server/requestContext.ts";
 import { isRegisteredSqlCode, type ErrorCode } from "./errorCodes.ts";
 
 /** The body of an error answered outside GraphQL execution, shaped like a GraphQL result. */
@@ -68,14 +68,24 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
     if (/^No values were (deleted|updated) in collection/.test(original.message)) {
       return withCode(error, "NOT_FOUND", "No row you may change matches that key.");
     }
+    // maskError has no request at hand: the request's own log line (src/server/app.ts)
+    // names this errorId next to its requestId (ErrorCodesPlugin collects it).
     const errorId = randomUUID();
-    const requestId = currentRecord()?.requestId;
-    logger.error({ err: original, errorId, requestId, path: error.path }, "unexpected error in a GraphQL request");
+    logger.error({ err: original, errorId, path: error.path }, "unexpected error in a GraphQL request");
     return withCode(error, "INTERNAL_SERVER_ERROR", `An unexpected error occurred (errorId ${errorId}).`, { errorId });
   };
 }
 
 type WireError = { message?: string; extensions?: Record<string, unknown> };
+
+/** Remembers, for the request's log line and metrics, the code of every error answered and the errorId of unexpected ones. */
+function recordErrors(record: RequestRecord | undefined, errors: WireError[]): void {
+  if (!record) return;
+  for (const error of errors) {
+    record.errorCodes.push(String(error.extensions?.code));
+    if (typeof error.extensions?.errorId === "string") record.errorIds.push(error.extensions.errorId);
+  }
+}
 
 /** Errors that never reach maskError (parse and validation) get their code here. */
 function codeWireErrors(errors: WireError[]): boolean {
@@ -121,14 +131,14 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
           const errors = (result.json as { errors?: WireError[] } | null)?.errors;
           if (errors) {
             codeWireErrors(errors);
-            record?.errorCodes.push(...errors.map((e) => String(e.extensions?.code)));
+            recordErrors(record, errors);
           }
           return result;
         }
         if (result.type === "buffer" && result.buffer.includes('"errors":')) {
           const payload = JSON.parse(result.buffer.toString("utf8")) as { errors?: WireError[] };
           const changed = payload.errors ? codeWireErrors(payload.errors) : false;
-          record?.errorCodes.push(...(payload.errors ?? []).map((e) => String(e.extensions?.code)));
+          recordErrors(record, payload.errors ?? []);
           if (changed) {
             const buffer = Buffer.from(JSON.stringify(payload), "utf8");
             return { ...result, buffer, headers: { ...result.headers, "content-length": String(buffer.length) } };

@@ -16,7 +16,7 @@ import { createMetrics, type Metrics } from "./metrics.ts";
 import { loadManifest, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
 import { rateLimit } from "./rateLimit.ts";
-import { runWithRecord, startRecord } from "./requestContext.ts";
+import { startRecord } from "./requestContext.ts";
 import { attachWebSockets } from "./websocket.ts";
 
 /** Body-parser failures become coded GraphQL-shaped errors instead of an HTML 500. */
@@ -110,9 +110,19 @@ export async function startApi(options: ApiOptions): Promise<Api> {
         if (route === "/graphql" && req.method !== "OPTIONS") metrics.observeGraphql(record, elapsed);
         for (const code of record.errorCodes) metrics.countError(code);
       }
-      const level = res.statusCode >= 500 ? "warn" : "debug";
+      // An unexpected error was logged with its errorId only (maskError has no request): this line ties them to the request.
+      const level = record.errorIds.length > 0 ? "error" : res.statusCode >= 500 ? "warn" : "debug";
       logger[level](
-        { requestId: record.requestId, method: req.method, path: pathname, status: res.statusCode, ms: Math.round(elapsed * 1000), operationName: record.operationName, errors: record.errorCodes.length ? record.errorCodes : undefined },
+        {
+          requestId: record.requestId,
+          method: req.method,
+          path: pathname,
+          status: res.statusCode,
+          ms: Math.round(elapsed * 1000),
+          operationName: record.operationName,
+          errors: record.errorCodes.length ? record.errorCodes : undefined,
+          errorIds: record.errorIds.length ? record.errorIds : undefined,
+        },
         "request",
       );
     };
@@ -125,7 +135,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       if (Array.isArray(errors)) for (const e of errors) if (typeof e.extensions?.code === "string") record.errorCodes.push(e.extensions.code);
       return json(body);
     };
-    runWithRecord(record, next);
+    next();
   });
 
   // Security headers: a strict CSP for API responses; GraphiQL's page needs its own scripts.

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 
@@ -9,10 +8,11 @@ export interface RequestRecord {
   operationType: string | undefined;
   /** extensions.code of every error answered. */
   errorCodes: string[];
+  /** extensions.errorId of every unexpected error answered: the request's log line names them next to its requestId. */
+  errorIds: string[];
 }
 
 const records = new WeakMap<IncomingMessage, RequestRecord>();
-const current = new AsyncLocalStorage<RequestRecord>();
 
 /** A client-supplied X-Request-Id is kept when it is short and plain; otherwise a new one is made. */
 export function requestIdFrom(header: string | string[] | undefined): string {
@@ -20,7 +20,7 @@ export function requestIdFrom(header: string | string[] | undefined): string {
 }
 
 export function startRecord(req: IncomingMessage): RequestRecord {
-  const record: RequestRecord = { requestId: requestIdFrom(req.headers["x-request-id"]), operationName: undefined, operationType: undefined, errorCodes: [] };
+  const record: RequestRecord = { requestId: requestIdFrom(req.headers["x-request-id"]), operationName: undefined, operationType: undefined, errorCodes: [], errorIds: [] };
   records.set(req, record);
   return record;
 }
@@ -29,11 +29,3 @@ export function recordOf(req: IncomingMessage | undefined): RequestRecord | unde
   return req ? records.get(req) : undefined;
 }
 
-/** Runs the rest of a request with its record reachable from code that has no request at hand (maskError). */
-export function runWithRecord<T>(record: RequestRecord, fn: () => T): T {
-  return current.run(record, fn);
-}
-
-export function currentRecord(): RequestRecord | undefined {
-  return current.getStore();
-}

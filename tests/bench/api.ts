@@ -55,6 +55,8 @@ export interface ApiBench {
   seconds: number;
   users: number;
   rounds: number;
+  /** Seconds each server was driven at full load before the measured rounds. */
+  warmupSeconds: number;
   /** The round with the median ratio (each round: baseline, then Groundwork, back to back). */
   raw: CannonFigures;
   postgraphile: CannonFigures;
@@ -82,7 +84,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  */
 export async function benchApi(
   db: TestDatabase,
-  { seconds = 10, users = 50, connections = 32, rounds = 3 } = {},
+  { seconds = 10, users = 50, connections = 32, rounds = 3, warmupSeconds = 10 } = {},
 ): Promise<ApiBench> {
   const { users: seeded } = await seed(db, users);
   const tokens = seeded.map((u) => u.token);
@@ -104,8 +106,11 @@ export async function benchApi(
     }
     const run = (server: ServerProcess, path: string, body: () => string, s: number, clients = connections) =>
       cannon(server.url, { path, body, tokens, seconds: s, connections: clients, server });
-    await run(raw, "/mine", () => "{}", 3);
-    await run(gql, "/graphql", gqlBody, 3);
+    // Warm-up: long enough for V8 to optimise each server's hot path. With 3 s, the
+    // first measured round still ran Groundwork's (much larger) code half-optimised:
+    // 983 µs of CPU per request against 740-800 µs in later rounds (2026-11-22).
+    await run(raw, "/mine", () => "{}", warmupSeconds);
+    await run(gql, "/graphql", gqlBody, warmupSeconds);
     // Rounds, baseline and Groundwork back to back: on a shared machine the load drifts
     // within seconds, so one pair of runs can differ by ±30 %; the median round is reported.
     const pairs: Array<{ raw: CannonFigures; gql: CannonFigures; ratio: number; cpuRatio: number }> = [];
@@ -133,6 +138,7 @@ export async function benchApi(
       seconds,
       users,
       rounds,
+      warmupSeconds,
       raw: rawFigures,
       postgraphile: gqlFigures,
       postgraphileRateLimited: limitedFigures,

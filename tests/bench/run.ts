@@ -38,10 +38,11 @@ try {
       seconds: Number(process.env.BENCH_API_SECONDS ?? 10),
       users: Number(process.env.BENCH_API_USERS ?? 50),
       rounds: Number(process.env.BENCH_API_ROUNDS ?? 3),
+      warmupSeconds: Number(process.env.BENCH_API_WARMUP_SECONDS ?? 10),
     });
     const line = (label: string, f: typeof figures.raw) =>
       console.log(`  ${label}  ${rate(f.requestsPerSecond, "req")}   p50 ${ms(f.p50Ms)}   p99 ${ms(f.p99Ms)}   CPU ${Math.round(f.cpuUsPerRequest)} µs/req   non-2xx ${f.non2xx}   errors ${f.errors}`);
-    console.log(`\nGraphQL API: own memberships, first 20 + organization (${figures.connections} connections, ${figures.rounds} rounds of ${figures.seconds} s, median round shown, ${figures.users} users)`);
+    console.log(`\nGraphQL API: own memberships, first 20 + organization (${figures.connections} connections, ${figures.rounds} rounds of ${figures.seconds} s after ${figures.warmupSeconds} s of warm-up each, median round shown, ${figures.users} users)`);
     line("baseline: express + pg, same SQL/role/claims ", figures.raw);
     line("Groundwork (PostGraphile), rate limits off   ", figures.postgraphile);
     line("Groundwork, rate limits on (1 upsert/request) ", figures.postgraphileRateLimited);

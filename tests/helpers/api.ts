@@ -44,7 +44,7 @@ export interface TestApi {
  */
 export function useTestApi(
   jwtOverrides: Partial<typeof testJwt> = {},
-  apiOverrides: Pick<ApiOptions, "revocationCheckIntervalMs" | "limits" | "extraPresets"> = {},
+  apiOverrides: Pick<ApiOptions, "revocationCheckIntervalMs" | "limits" | "extraPresets"> & Partial<Pick<ApiOptions, "logger">> = {},
 ): TestApi {
   let api: Api | undefined;
   const jwt = { ...testJwt, ...jwtOverrides };
@@ -81,11 +81,11 @@ export function useTestApi(
     api = await startApi({
       authenticatorUrl: inject("testDatabase").authenticatorUrl,
       tokenService: tokens,
-      logger: createLogger(process.env.LOG_LEVEL ?? "silent", "test-api"),
       port: 0,
       host: "127.0.0.1",
       poolSize: 8,
       ...apiOverrides,
+      logger: apiOverrides.logger ?? createLogger(process.env.LOG_LEVEL ?? "silent", "test-api"),
       limits: apiOverrides.limits ?? testLimits(),
     });
     handle.url = api.url;
