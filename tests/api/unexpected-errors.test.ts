@@ -34,8 +34,9 @@ describe("an unexpected error", () => {
     expect(cause?.msg).toBe("unexpected error in a GraphQL request");
     expect(cause?.err?.message).toBe("secret internal detail");
     // …and the request's own line, at error level, naming the same errorId next to its request id.
-    await expect.poll(() => lines.find((line) => line.msg === "request" && line.requestId === "req-unexpected-1")).toBeDefined();
-    const request = lines.find((line) => line.msg === "request" && line.requestId === "req-unexpected-1")!;
+    const requestLine = () => lines.find((line) => line.msg === "request" && line.requestId === "req-unexpected-1");
+    await expect.poll(requestLine).toBeDefined();
+    const request = requestLine()!;
     expect(request.level).toBe(50);
     expect(request.errorIds).toEqual([errorId]);
     expect(request.errors).toEqual(["INTERNAL_SERVER_ERROR"]);
