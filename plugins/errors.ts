@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { isSafeError, SafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../src/logger.ts";
-import { recordOf, type RequestRecord } from "../src/server/requestContext.ts";
+import { recordErrors, recordOf, requestOf } from "../src/server/requestContext.ts";
 import { isRegisteredSqlCode, type ErrorCode } from "./errorCodes.ts";
 
 /** The body of an error answered outside GraphQL execution, shaped like a GraphQL result. */
@@ -78,15 +78,6 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
 
 type WireError = { message?: string; extensions?: Record<string, unknown> };
 
-/** Remembers, for the request's log line and metrics, the code of every error answered and the errorId of unexpected ones. */
-function recordErrors(record: RequestRecord | undefined, errors: WireError[]): void {
-  if (!record) return;
-  for (const error of errors) {
-    record.errorCodes.push(String(error.extensions?.code));
-    if (typeof error.extensions?.errorId === "string") record.errorIds.push(error.extensions.errorId);
-  }
-}
-
 /** Errors that never reach maskError (parse and validation) get their code here. */
 function codeWireErrors(errors: WireError[]): boolean {
   let changed = false;
@@ -113,7 +104,7 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
       async processRequest(next, event) {
         const result = await next();
         if (!result) return result;
-        const record = recordOf(event.requestDigest.requestContext?.expressv4?.req);
+        const record = recordOf(requestOf(event.requestDigest.requestContext));
         if (result.type === "error") {
           const status = result.statusCode >= 400 && result.statusCode < 500 ? result.statusCode : 500;
           const ownCode = isSafeError(result.error) ? result.error.extensions?.code : undefined;

@@ -3,7 +3,7 @@ import { GraphQLError, type ValidationRule } from "postgraphile/graphql";
 import { checkShape, measure, type ApiLimits } from "../src/server/limits.ts";
 import type { Manifest } from "../src/server/persisted.ts";
 import { resolveDocument } from "../src/server/persisted.ts";
-import { recordOf } from "../src/server/requestContext.ts";
+import { recordOf, requestOf } from "../src/server/requestContext.ts";
 
 /** `__schema` and `__type` refused (`__typename` stays: clients need it for unions). */
 const NoIntrospection: ValidationRule = (context) => ({
@@ -53,8 +53,7 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
   };
   const check = (args: Args) => {
     const shape = measureCached(args);
-    const req = args.requestContext?.expressv4?.req;
-    const record = recordOf(req);
+    const record = recordOf(requestOf(args.requestContext));
     if (record && shape.operation) {
       record.operationName = shape.operation.name?.value;
       record.operationType = shape.operation.operation;

@@ -16,7 +16,7 @@ import { createMetrics, type Metrics } from "./metrics.ts";
 import { loadManifest, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
 import { rateLimit } from "./rateLimit.ts";
-import { startRecord } from "./requestContext.ts";
+import { recordErrors, startRecord } from "./requestContext.ts";
 import { attachWebSockets } from "./websocket.ts";
 
 /** Body-parser failures become coded GraphQL-shaped errors instead of an HTML 500. */
@@ -131,8 +131,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     // Errors answered by express middleware (auth, body, rate limit) are counted here; grafserv's in ErrorCodesPlugin.
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
-      const errors = (body as { errors?: Array<{ extensions?: { code?: unknown } }> } | null)?.errors;
-      if (Array.isArray(errors)) for (const e of errors) if (typeof e.extensions?.code === "string") record.errorCodes.push(e.extensions.code);
+      const errors = (body as { errors?: Array<{ extensions?: Record<string, unknown> }> } | null)?.errors;
+      if (Array.isArray(errors)) recordErrors(record, errors);
       return json(body);
     };
     next();

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
 import { errorBody } from "../../plugins/errors.ts";
 import type { AccessClaims, TokenService, VerifyFailure } from "./jwt.ts";
+import { requestOf } from "./requestContext.ts";
 
 /** Who a request runs as: the token's role and claims, or anonymous. */
 export interface RequestAuth {
@@ -20,7 +21,7 @@ const authByRequest = new WeakMap<IncomingMessage, RequestAuth>();
 
 /** The auth of a GraphQL operation, whether it came over HTTP or a WebSocket. */
 export function authOf(requestContext: Partial<Grafast.RequestContext> | undefined): RequestAuth {
-  const req = requestContext?.expressv4?.req ?? requestContext?.ws?.request;
+  const req = requestOf(requestContext);
   return (req && authByRequest.get(req)) ?? anonymous;
 }
 

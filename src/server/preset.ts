@@ -11,6 +11,7 @@ import type { Logger } from "../logger.ts";
 import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "./limits.ts";
 import type { Manifest } from "./persisted.ts";
 import { authOf, claimsOf } from "./authenticate.ts";
+import { requestOf } from "./requestContext.ts";
 import type { TokenService } from "./jwt.ts";
 import { exposedSchemas } from "./schemas.ts";
 
@@ -46,7 +47,7 @@ export function makePreset({ pool, tokenService, logger, limits = defaultApiLimi
     grafast: {
       timeouts: { planning: limits.planningTimeoutMs, execution: limits.executionTimeoutMs },
       context(requestContext) {
-        const req = requestContext.expressv4?.req ?? requestContext.ws?.request;
+        const req = requestOf(requestContext);
         const userAgent = req?.headers["user-agent"];
         return {
           tokenService,

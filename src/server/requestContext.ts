@@ -29,3 +29,17 @@ export function recordOf(req: IncomingMessage | undefined): RequestRecord | unde
   return req ? records.get(req) : undefined;
 }
 
+/** The HTTP request of a GraphQL operation or, over a WebSocket, the socket's upgrade request (which has no record). */
+export function requestOf(requestContext: Partial<Grafast.RequestContext> | undefined): IncomingMessage | undefined {
+  return requestContext?.expressv4?.req ?? requestContext?.ws?.request;
+}
+
+/** Notes, for the request's log line and metrics, the code of every error answered and the errorId of unexpected ones. */
+export function recordErrors(record: RequestRecord | undefined, errors: ReadonlyArray<{ extensions?: Record<string, unknown> }>): void {
+  if (!record) return;
+  for (const error of errors) {
+    if (typeof error.extensions?.code === "string") record.errorCodes.push(error.extensions.code);
+    if (typeof error.extensions?.errorId === "string") record.errorIds.push(error.extensions.errorId);
+  }
+}
+
