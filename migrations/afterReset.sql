@@ -1,11 +1,16 @@
 -- Superuser work, run by the bootstrap (and by `graphile-migrate reset`) as the
 -- root connection. Everything here is idempotent: roles are cluster-wide and
 -- several Groundwork databases (dev, tests) may share one cluster.
+-- :REQUEST_ROLES and :STAFF_ROLES are filled in from the module registry
+-- (src/modules.ts: requestRoles, staffRoles), the one list of request roles.
 
 do $$
 declare
   v_role text;
 begin
+  if ':REQUEST_ROLES' like ':%' then
+    raise exception 'afterReset.sql needs the :REQUEST_ROLES and :STAFF_ROLES placeholders: run it through groundwork (migrate, reset, commit), or export them as printed by groundwork db-url';
+  end if;
   -- Login roles. Passwords are set by the bootstrap, never stored here.
   if not exists (select 1 from pg_roles where rolname = 'gw_owner') then
     create role gw_owner login;
@@ -17,8 +22,7 @@ begin
   end if;
 
   -- Request roles: never log in, only reachable through gw_authenticator.
-  foreach v_role in array array['gw_anonymous', 'gw_user', 'gw_admin',
-    'role_sales', 'role_finance', 'role_support', 'role_hr', 'role_readonly']
+  foreach v_role in array pg_catalog.string_to_array(':REQUEST_ROLES', ',')
   loop
     if not exists (select 1 from pg_roles where rolname = v_role) then
       execute format('create role %I nologin', v_role);
@@ -27,8 +31,7 @@ begin
   end loop;
 
   -- Staff and operators are signed-in people first: they inherit gw_user.
-  foreach v_role in array array['gw_admin', 'role_sales', 'role_finance',
-    'role_support', 'role_hr', 'role_readonly']
+  foreach v_role in array pg_catalog.string_to_array(':STAFF_ROLES', ',')
   loop
     execute format('grant gw_user to %I', v_role);
   end loop;

@@ -1,11 +1,12 @@
+import { unprefixedSchemas } from "../src/modules.ts";
+
 /**
  * Names that stay unique and readable as modules are added. Tables and
- * functions of the core schemas keep their plain names (`User`,
- * `currentUser`); every other schema's get the schema as prefix, so
+ * functions of the unprefixed schemas (src/modules.ts) keep their plain names
+ * (`User`, `currentUser`); every other schema's get the schema as prefix, so
  * `sales.orders` is `SalesOrder` and `ticketing.orders` is `TicketingOrder`
  * rather than a start-up crash on a duplicate type name.
  */
-export const coreSchemas = ["auth"] as const;
 
 export const SchemaPrefixInflectionPlugin: GraphileConfig.Plugin = {
   name: "GroundworkSchemaPrefixInflectionPlugin",
@@ -14,7 +15,7 @@ export const SchemaPrefixInflectionPlugin: GraphileConfig.Plugin = {
     replace: {
       _schemaPrefix(_previous, _options, { pgNamespace, serviceName }) {
         const databasePrefix = serviceName === "main" ? "" : `${serviceName}_`;
-        const schemaPrefix = (coreSchemas as readonly string[]).includes(pgNamespace.nspname) ? "" : `${pgNamespace.nspname}_`;
+        const schemaPrefix = unprefixedSchemas.includes(pgNamespace.nspname) ? "" : `${pgNamespace.nspname}_`;
         return `${databasePrefix}${schemaPrefix}`;
       },
     },

@@ -7,6 +7,7 @@ import { openDatabase, type DatabaseHandle } from "./db/database.ts";
 import { withClient } from "./db/diagnose.ts";
 import { inspectDatabase } from "./db/inspect.ts";
 import { migrateDatabase, resetAndMigrate } from "./db/migrate.ts";
+import { afterResetPlaceholders } from "./db/provision.ts";
 import { defaultSeedSizes, scaledSeedSizes, seedCapstone } from "./db/seed.ts";
 import { redact } from "./db/urls.ts";
 import { boot, makeTokenService } from "./groundwork.ts";
@@ -185,15 +186,18 @@ async function main(argv: string[]): Promise<void> {
         await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
         await inspectDatabase(db.ownerUrl);
       });
-    case "db-url":
+    case "db-url": {
+      // For driving graphile-migrate by hand (.gmrc): the connection strings and afterReset.sql's placeholders.
+      const placeholders = Object.entries(afterResetPlaceholders).map(([name, value]) => `${name.slice(1)}=${value}`).join("\n");
       if (config.databaseUrl) {
-        console.log(redact(config.databaseUrl));
+        console.log(`DATABASE_URL=${redact(config.databaseUrl)}\n${placeholders}`);
         return;
       }
       return withOpenDatabase(config, logger, async (db) => {
-        console.log(`DATABASE_URL=${db.ownerUrl}\nAUTH_DATABASE_URL=${db.authenticatorUrl}\nROOT_DATABASE_URL=${db.rootUrl}`);
+        console.log(`DATABASE_URL=${db.ownerUrl}\nAUTH_DATABASE_URL=${db.authenticatorUrl}\nROOT_DATABASE_URL=${db.rootUrl}\n${placeholders}`);
         console.error("(the embedded cluster runs only while a groundwork command does: start it with npm start)");
       });
+    }
     default:
       console.error(`Unknown command "${command}".\n\n${usage}`);
       process.exitCode = 2;

@@ -4,7 +4,8 @@ import type { Logger } from "../logger.ts";
 import { loadLocalSecrets, type LocalSecrets } from "../state.ts";
 import { withClient } from "./diagnose.ts";
 import { startEmbeddedCluster, type EmbeddedCluster } from "./embedded.ts";
-import { provisionDatabase, requestRoles } from "./provision.ts";
+import { requestRoles } from "../modules.ts";
+import { provisionDatabase } from "./provision.ts";
 import { databaseName, passwordOf, userName, withCredentials, withDatabase } from "./urls.ts";
 
 /** Where Groundwork's database is and how each part connects to it. */

@@ -6,6 +6,7 @@ import path from "node:path";
 import type { Logger } from "../logger.ts";
 import { migrationsFolder } from "../paths.ts";
 import { explainConnectionError } from "./diagnose.ts";
+import { afterResetPlaceholders } from "./provision.ts";
 import { withDatabase } from "./urls.ts";
 
 export interface MigrateTarget {
@@ -22,6 +23,7 @@ function settingsFor({ ownerUrl, rootUrl, logger }: MigrateTarget): Settings {
     rootConnectionString: rootUrl ?? withDatabase(ownerUrl, "template1"),
     migrationsFolder,
     afterReset: ["!afterReset.sql"],
+    placeholders: { ...afterResetPlaceholders },
     logger: new MigrateLogger(() => (level, message) => {
       // graphile-migrate keeps its pool open; the server closing it at shutdown is expected.
       if (/terminating connection due to administrator command/.test(message)) log.debug(message);

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { requestRoles, staffRoles } from "../modules.ts";
 import { migrationsFolder } from "../paths.ts";
 import { withClient } from "./diagnose.ts";
 import { assertPlainDatabaseName, withDatabase } from "./urls.ts";
@@ -12,17 +13,20 @@ export interface ProvisionOptions {
   authenticatorPassword: string | undefined;
 }
 
-export const requestRoles = [
-  "gw_anonymous",
-  "gw_user",
-  "gw_admin",
-  "role_sales",
-  "role_finance",
-  "role_support",
-  "role_hr",
-  "role_readonly",
-] as const;
-export type RequestRole = (typeof requestRoles)[number];
+/**
+ * What migrations/afterReset.sql gets besides graphile-migrate's own
+ * :DATABASE_NAME: the request roles of the module registry.
+ */
+export const afterResetPlaceholders = {
+  ":REQUEST_ROLES": requestRoles.join(","),
+  ":STAFF_ROLES": staffRoles.join(","),
+} as const;
+
+function withPlaceholders(sql: string, database: string): string {
+  let result = sql.replaceAll(":DATABASE_NAME", database);
+  for (const [name, value] of Object.entries(afterResetPlaceholders)) result = result.replaceAll(name, value);
+  return result;
+}
 
 /**
  * Superuser work, idempotent: the database, the cluster-wide roles and their
@@ -48,7 +52,7 @@ export async function provisionDatabase(options: ProvisionOptions): Promise<void
     // Role creation races with other databases being provisioned on the same cluster.
     await client.query("select pg_advisory_lock(hashtext('groundwork:provision'))");
     try {
-      await client.query(afterReset.replaceAll(":DATABASE_NAME", database));
+      await client.query(withPlaceholders(afterReset, database));
       for (const [role, password] of [
         ["gw_owner", options.ownerPassword],
         ["gw_authenticator", options.authenticatorPassword],

@@ -9,7 +9,7 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import type { Config } from "../config.ts";
-import { requestRoles } from "../db/provision.ts";
+import { requestRoles } from "../modules.ts";
 
 /** The claims Groundwork puts in an access token (and reads from any token). */
 export interface AccessClaims extends JWTPayload {

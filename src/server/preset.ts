@@ -8,12 +8,12 @@ import { SchemaPrefixInflectionPlugin } from "../../plugins/inflection.ts";
 import { makeLimitsPlugin } from "../../plugins/limits.ts";
 import { RealtimePlugin } from "../../plugins/realtime.ts";
 import type { Logger } from "../logger.ts";
+import { exposedSchemas } from "../modules.ts";
 import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "./limits.ts";
 import type { Manifest } from "./persisted.ts";
 import { authOf, claimsOf } from "./authenticate.ts";
 import { requestOf } from "./requestContext.ts";
 import type { TokenService } from "./jwt.ts";
-import { exposedSchemas } from "./schemas.ts";
 
 export interface PresetOptions {
   /** gw_authenticator connections; every transaction on them becomes the caller. */

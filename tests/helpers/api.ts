@@ -22,7 +22,7 @@ export interface GraphQLResponse<D = Record<string, any>> {
 
 /**
  * The limits test APIs run with: the defaults, except rate limiting, which is
- * off (every test comes from 127.0.0.1); tests/api/rate-limit.test.ts turns it on.
+ * off (every test comes from 127.0.0.1); tests/server/rate-limit.test.ts turns it on.
  */
 export function testLimits(overrides: Partial<ApiLimits> = {}): ApiLimits {
   return defaultApiLimits({ rateLimit: { ...defaultApiLimits().rateLimit, perIp: 0, perUser: 0, signInPerIp: 0 }, ...overrides });

@@ -1,0 +1,207 @@
+/**
+ * The module registry: the one list of Groundwork's modules, their schemas,
+ * their permanent block of migration split numbers, their error-code prefix,
+ * their worker tasks and the outbox topics they publish. Everything that needs
+ * such a list reads it from here: PostGraphile's schema list, the inflection's
+ * unprefixed schemas, the request roles provisioned in PostgreSQL and accepted
+ * in tokens, the generated schema reference, the module index in
+ * docs/modules/README.md and the tests that keep the docs and the code in step.
+ */
+
+export interface ModuleInfo {
+  /** Short name: docs/modules/<name>.md, tests/modules/<name>/, docs/reference/<name>.md. */
+  name: string;
+  title: string;
+  /** What it is for, in one line (the module index shows it). */
+  purpose: string;
+  /** Schemas exposed through GraphQL, in the order PostGraphile gets them. */
+  schemas: readonly string[];
+  /** Schemas only trusted code uses: never exposed, never read by another module. */
+  privateSchemas: readonly string[];
+  /**
+   * Split numbers of migrations/current/ files (`NNNN-topic.sql`) that belong
+   * to the module: first and last, inclusive. A block never moves.
+   */
+  splits: readonly [number, number];
+  /**
+   * Prefix of the module's new error codes (docs/errors.md). No prefix starts
+   * another, so a code names its module; codes older than the rule are listed
+   * with their module in src/errorCodes.ts.
+   */
+  errorPrefix: string;
+  /** graphile-worker task identifiers the module owns (src/worker/tasks/<name>.ts). */
+  tasks: readonly string[];
+  /** Outbox topics the module publishes (registry namespace outbox_topic) and consumes. */
+  topics: { publishes: readonly string[]; consumes: readonly string[] };
+  /** Built modules exist in the database; planned ones only reserve their block, prefix and names. */
+  status: "built" | "planned";
+}
+
+const none = { publishes: [], consumes: [] } as const;
+
+export const modules = [
+  {
+    name: "setup",
+    title: "Setup",
+    purpose: "Extensions and grants every module relies on (superuser work lives in migrations/afterReset.sql).",
+    schemas: [],
+    privateSchemas: [],
+    splits: [0, 999],
+    errorPrefix: "",
+    tasks: [],
+    topics: none,
+    status: "built",
+  },
+  {
+    name: "auth",
+    title: "Auth: users, organizations, sessions, roles",
+    purpose: "Users, profiles of sign-in, organizations and memberships, sessions with rotating refresh tokens and revocation, staff roles, the claim helpers policies use.",
+    schemas: ["auth"],
+    privateSchemas: ["auth_private"],
+    splits: [1000, 1999],
+    errorPrefix: "AU",
+    tasks: ["auth_cleanup_refresh_token_blacklist"],
+    topics: { publishes: ["user.registered", "member.added", "member.removed"], consumes: [] },
+    status: "built",
+  },
+  {
+    name: "registry",
+    title: "Type registry",
+    purpose: "Extensible types (statuses, kinds, topics) instead of enums, enforced by foreign key.",
+    schemas: ["registry"],
+    privateSchemas: ["registry_private"],
+    splits: [2000, 2099],
+    errorPrefix: "RG",
+    tasks: [],
+    topics: none,
+    status: "built",
+  },
+  {
+    name: "audit",
+    title: "Audit: change log and activity",
+    purpose: "Append-only record-version log sealed into a SHA-256 chain, and the activity history people read.",
+    schemas: ["audit"],
+    privateSchemas: ["audit_private"],
+    splits: [2100, 2199],
+    errorPrefix: "AD",
+    tasks: ["audit_seal"],
+    topics: none,
+    status: "built",
+  },
+  {
+    name: "outbox",
+    title: "Outbox: events, webhooks, notifications",
+    purpose: "Transactional outbox, signed webhook delivery with retries, dead letters and replay, in-app notifications.",
+    schemas: ["outbox"],
+    privateSchemas: ["outbox_private"],
+    splits: [2300, 2399],
+    errorPrefix: "OB",
+    tasks: ["outbox_deliver", "outbox_sweep"],
+    topics: { publishes: ["webhook.test"], consumes: ["*"] },
+    status: "built",
+  },
+  {
+    name: "inbox",
+    title: "Inbox: inbound webhooks",
+    purpose: "Inbound webhooks verified by signature and stored once per (source, external id); processed by a handler with retries.",
+    schemas: ["inbox"],
+    privateSchemas: ["inbox_private"],
+    splits: [2400, 2499],
+    errorPrefix: "IB",
+    tasks: ["inbox_process"],
+    topics: none,
+    status: "built",
+  },
+  {
+    name: "ops",
+    title: "Ops: operator console, rate limits, metrics",
+    purpose: "The operators' view of the job queue (retry, cancel, unlock), queue depth for metrics, the rate-limit store.",
+    schemas: ["ops"],
+    privateSchemas: ["ops_private"],
+    splits: [2500, 2599],
+    errorPrefix: "OP",
+    tasks: ["ops_gc_job_queues"],
+    topics: none,
+    status: "built",
+  },
+  {
+    name: "ledger",
+    title: "Ledger: double-entry accounting",
+    purpose: "Accounts, balanced transactions, immutable entries, holds, reversals, periods, idempotent postings: money for every module.",
+    schemas: ["ledger"],
+    privateSchemas: ["ledger_private"],
+    splits: [3000, 3999],
+    errorPrefix: "L",
+    tasks: ["ledger_expire_holds"],
+    topics: none,
+    status: "built",
+  },
+  {
+    name: "fintech",
+    title: "Fintech (capstone): finance, sales, support, hr",
+    purpose: "The capstone blueprint's company database: customers, accounts, partitioned transactions, orders, tickets, staff, reporting views.",
+    schemas: ["finance", "sales", "support", "hr"],
+    privateSchemas: ["finance_private", "sales_private", "support_private"],
+    splits: [4000, 4999],
+    errorPrefix: "FN",
+    tasks: ["finance_create_partitions", "finance_refresh_views"],
+    topics: none,
+    status: "built",
+  },
+  // The events platform (Liventix seed): one module per schema, blocks inside 5xxx.
+  planned("ref", "Reference data", ["ref"], [5000, 5099], "RF"),
+  planned("users", "People: profiles, follows, settings", ["users"], [5100, 5199], "US"),
+  planned("events", "Events and their social content", ["events"], [5200, 5299], "EV"),
+  planned("ticketing", "Ticketing", ["ticketing"], [5300, 5399], "TK"),
+  planned("payments", "Payments on the ledger", ["payments"], [5400, 5499], "PY"),
+  planned("sponsorship", "Sponsorship with escrow", ["sponsorship"], [5500, 5599], "SP"),
+  planned("campaigns", "Ad campaigns", ["campaigns"], [5600, 5699], "CP"),
+  planned("analytics", "Partitioned analytics", ["analytics"], [5700, 5799], "AN"),
+  planned("messaging", "Messaging for every module", ["messaging"], [5800, 5899], "MS"),
+  planned("ml", "Embeddings and recommendations", ["ml"], [5900, 5989], "ML"),
+  planned("compat", "The seed's compatibility layer in public", [], [5990, 5999], "PC"),
+  // The budgeting app.
+  planned("budget", "Budget periods, tags, pro-rata", ["budget"], [6000, 6099], "BG"),
+  planned("expenses", "The immutable expense ledger", ["expenses"], [6100, 6199], "EX"),
+  planned("datarights", "Data exports", ["datarights"], [6200, 6299], "DR"),
+  // Commerce.
+  planned("commerce", "Catalog, orders, subscriptions, promotions, loyalty", ["commerce"], [7000, 7999], "CM"),
+] as const satisfies readonly ModuleInfo[];
+
+function planned(name: string, title: string, schemas: string[], splits: [number, number], errorPrefix: string): ModuleInfo {
+  return { name, title, purpose: title, schemas, privateSchemas: [`${schemas[0] ?? name}_private`], splits, errorPrefix, tasks: [], topics: none, status: "planned" };
+}
+
+export type ModuleName = (typeof modules)[number]["name"];
+
+export const builtModules: readonly ModuleInfo[] = modules.filter((module) => module.status === "built");
+
+/** The schemas PostGraphile exposes, in order: built modules' public schemas. */
+export const exposedSchemas: readonly string[] = builtModules.flatMap((module) => module.schemas);
+
+/** Schemas whose tables and functions keep plain GraphQL names (`User`, `currentUser`); every other schema's names get the schema as prefix. */
+export const unprefixedSchemas: readonly string[] = ["auth"];
+
+/** Every schema a built module owns, exposed or private. */
+export const moduleSchemas: readonly string[] = builtModules.flatMap((module) => [...module.schemas, ...module.privateSchemas]);
+
+/** The module that owns a schema, if any. */
+export function moduleOfSchema(schema: string): ModuleInfo | undefined {
+  return modules.find((module: ModuleInfo) => module.schemas.includes(schema) || module.privateSchemas.includes(schema));
+}
+
+/** The module whose split block holds a migration split number. */
+export function moduleOfSplit(split: number): ModuleInfo | undefined {
+  return modules.find((module: ModuleInfo) => split >= module.splits[0] && split <= module.splits[1]);
+}
+
+/**
+ * The roles a request may run as (never log in; gw_authenticator becomes them
+ * per transaction). Provisioning creates them (migrations/afterReset.sql gets
+ * them as placeholders) and token verification accepts no other role.
+ */
+export const requestRoles = ["gw_anonymous", "gw_user", "gw_admin", "role_sales", "role_finance", "role_support", "role_hr", "role_readonly"] as const;
+export type RequestRole = (typeof requestRoles)[number];
+
+/** Request roles held by signed-in people beyond gw_user: each inherits gw_user. */
+export const staffRoles: readonly RequestRole[] = requestRoles.filter((role) => role !== "gw_anonymous" && role !== "gw_user");

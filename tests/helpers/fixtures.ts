@@ -1,0 +1,105 @@
+import { randomBytes } from "node:crypto";
+import type { Claims, TestTransaction } from "./db.ts";
+
+/**
+ * Fixtures for the SQL tests. They create data the way the API does (as the
+ * request role, through the auth functions), inside the caller's transaction,
+ * so everything rolls back with it.
+ */
+
+export const anonymous: Claims = { role: "gw_anonymous" };
+export const password = "correct horse 42";
+
+let counter = 0;
+/**
+ * A name no concurrent test uses: label, pid, a counter and a random tag
+ * (concurrent transactions inserting the same unique key would block each other).
+ */
+export function uniqueName(label: string, separator = "_"): string {
+  const name = [label, process.pid, ++counter, randomBytes(2).toString("hex")].join(separator);
+  if (name.length > 32) throw new Error(`label ${label} is too long for a username`);
+  return name;
+}
+
+export interface TestUser {
+  userId: string;
+  username: string;
+  email: string;
+  /** The session family (the sid claim). */
+  sessionId: string;
+  refreshToken: string;
+  /** The claims of an access token for this user's first session. */
+  claims: Claims & { sub: string; sid: string };
+}
+
+/** The first row of a query; fails the test if there is none. */
+export async function one<R extends Record<string, unknown>>(tx: TestTransaction, text: string, values?: unknown[]): Promise<R> {
+  const { rows } = await tx.query<R>(text, values);
+  const row = rows[0];
+  if (!row) throw new Error(`no row from: ${text}`);
+  return row;
+}
+
+/** count(*) as superuser, bypassing RLS: proves that what a role cannot see exists. */
+export async function countAsRoot(tx: TestTransaction, text: string, values?: unknown[]): Promise<number> {
+  return tx.asRoot(async () => (await one<{ n: number }>(tx, `select count(*)::int as n from ${text}`, values)).n);
+}
+
+/** Registers a user through auth.register as gw_anonymous. Leaves the transaction as gw_anonymous. */
+export async function createUser(tx: TestTransaction, label: string): Promise<TestUser> {
+  const username = uniqueName(label);
+  const email = `${username}@example.com`;
+  await tx.become(anonymous);
+  const grant = await one<{ user_id: string; session_id: string; refresh_token: string; error_code: string | null }>(
+    tx,
+    "select user_id, session_id, refresh_token, error_code from auth.register($1, $2, $3)",
+    [username, email, password],
+  );
+  if (grant.error_code) throw new Error(`register failed: ${grant.error_code}`);
+  return {
+    userId: grant.user_id,
+    username,
+    email,
+    sessionId: grant.session_id,
+    refreshToken: grant.refresh_token,
+    claims: { role: "gw_user", sub: grant.user_id, sid: grant.session_id },
+  };
+}
+
+export interface TestOrganization {
+  organizationId: string;
+  name: string;
+  slug: string;
+}
+
+/** Creates an organization through auth.create_organization, owned by `owner`. Leaves the transaction as the owner. */
+export async function createOrganization(tx: TestTransaction, owner: TestUser, label: string): Promise<TestOrganization> {
+  const slug = uniqueName(label, "-").toLowerCase();
+  await tx.become(owner.claims);
+  const row = await one<{ organization_id: string; name: string; slug: string }>(
+    tx,
+    "select organization_id, name, slug from auth.create_organization($1, $2)",
+    [`Org ${slug}`, slug],
+  );
+  return { organizationId: row.organization_id, name: row.name, slug: row.slug };
+}
+
+/** Adds `user` to the organization through auth.add_member, as `by`. Leaves the transaction as `by`. */
+export async function addMember(
+  tx: TestTransaction,
+  by: TestUser,
+  organization: TestOrganization,
+  user: TestUser,
+  role: "owner" | "admin" | "member" = "member",
+): Promise<void> {
+  await tx.become(by.claims);
+  await tx.query("select auth.add_member($1, $2, $3)", [organization.organizationId, user.userId, role]);
+}
+
+/** Grants `user` gw_admin in auth.user_roles (as root) and returns operator claims for them. */
+export async function operatorClaims(tx: TestTransaction, user: TestUser): Promise<Claims> {
+  await tx.asRoot(() =>
+    tx.query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin') on conflict do nothing", [user.userId]),
+  );
+  return { ...user.claims, role: "gw_admin" };
+}

@@ -1,0 +1,305 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createLogger } from "../../../src/logger.ts";
+import { startWorker, type Worker } from "../../../src/worker/runner.ts";
+import { defaultTaskOptions } from "../../../src/worker/tasks/index.ts";
+import { verifySignature } from "../../../src/worker/signature.ts";
+import { codesOf, registerOperator, registerUser, useTestApi } from "../../helpers/api.ts";
+import { rootDb } from "../../helpers/db.ts";
+import { until } from "../../helpers/until.ts";
+import { useReceiver, type Received } from "../../helpers/receiver.ts";
+
+/**
+ * The outbox end to end: SQL publish → fan-out trigger → graphile-worker job →
+ * signed HTTP POST to a local receiver. Only this file runs outbox_deliver
+ * workers, so no other test's worker takes these jobs.
+ */
+const receiver = useReceiver();
+const api = useTestApi();
+const retryPolicy = { timeoutMs: 2_000, maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 400 };
+let worker: Worker | undefined;
+let organizationId = "";
+let subscription = { id: "", secret: "" };
+let tag = 0;
+
+async function startDeliveryWorker(): Promise<Worker> {
+  return startWorker({
+    ownerUrl: inject("testDatabase").ownerUrl,
+    concurrency: 4,
+    logger: createLogger(process.env.LOG_LEVEL ?? "silent", "outbox-test-worker"),
+    tasks: { ...defaultTaskOptions, webhooks: retryPolicy },
+    only: ["outbox_deliver"],
+  });
+}
+
+/** A marker no other test uses, carried in the payload so the receiver can tell events apart. */
+const marker = (label: string) => `${label}-${process.pid}-${++tag}`;
+const ofMarker = (value: string) => (request: Received) => request.body.data.marker === value;
+
+async function publish(markerValue: string, aggregateId = markerValue): Promise<string> {
+  const { rows } = await rootDb().query<{ event_id: string }>(
+    "select outbox.publish('test.ping', jsonb_build_object('marker', $1::text), 'thing', $2, $3) as event_id",
+    [markerValue, aggregateId, organizationId],
+  );
+  return rows[0]!.event_id;
+}
+
+async function dispatchOf(eventId: string) {
+  const { rows } = await rootDb().query<{ dispatch_id: string; status: string; attempts: number }>(
+    "select dispatch_id, status, attempts from outbox.dispatches where event_id = $1",
+    [eventId],
+  );
+  return rows[0];
+}
+
+beforeAll(async () => {
+  const root = rootDb();
+  await root.query(
+    "insert into registry.types (namespace, code, label) values ('outbox_topic', 'test.ping', 'Test ping') on conflict do nothing",
+  );
+  const slug = `outbox-${process.pid}`;
+  const { rows } = await root.query<{ organization_id: string }>(
+    "insert into auth.organizations (name, slug) values ('Outbox test', $1) returning organization_id",
+    [slug],
+  );
+  organizationId = rows[0]!.organization_id;
+  const created = await root.query<{ subscription_id: string; secret: string }>(
+    "insert into outbox.webhook_subscriptions (organization_id, url, topics) values ($1, $2, '{test.ping}') returning subscription_id, secret",
+    [organizationId, `${receiver.url}/hook`],
+  );
+  subscription = { id: created.rows[0]!.subscription_id, secret: created.rows[0]!.secret };
+  worker = await startDeliveryWorker();
+});
+
+afterAll(async () => {
+  await worker?.stop();
+});
+
+describe("outbox delivery", () => {
+  it("publishes nothing from a rolled-back transaction", async () => {
+    const rolledBack = marker("rolledback");
+    const committed = marker("committed");
+    const client = await rootDb().connect();
+    try {
+      await client.query("begin");
+      await client.query("select outbox.publish('test.ping', jsonb_build_object('marker', $1::text), 'thing', $1, $2)", [
+        rolledBack,
+        organizationId,
+      ]);
+      await client.query("rollback");
+    } finally {
+      client.release();
+    }
+    await publish(committed);
+    // The committed event published after it arrives, so the pipeline ran past the rolled-back one.
+    await receiver.waitFor((received) => received.some(ofMarker(committed)));
+    expect(receiver.received.filter(ofMarker(rolledBack))).toEqual([]);
+    const { rows } = await rootDb().query("select count(*)::int as n from outbox.events where payload ->> 'marker' = $1", [rolledBack]);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it("delivers a committed event as JSON signed with the subscription's secret", async () => {
+    const value = marker("signed");
+    const eventId = await publish(value);
+    const [request] = (await receiver.waitFor((received) => received.some(ofMarker(value)))).filter(ofMarker(value));
+    expect(verifySignature(subscription.secret, request!.rawBody, request!.headers["x-groundwork-signature"] as string)).toBe(true);
+    expect(verifySignature("another secret entirely", request!.rawBody, request!.headers["x-groundwork-signature"] as string)).toBe(false);
+    expect(request!.headers["x-groundwork-event-id"]).toBe(eventId);
+    expect(request!.headers["idempotency-key"]).toBe(eventId);
+    expect(request!.body).toMatchObject({ id: eventId, topic: "test.ping", organizationId, aggregate: { type: "thing", id: value } });
+    const dispatch = await until(() => dispatchOf(eventId), (d) => d?.status === "delivered");
+    expect(dispatch).toMatchObject({ status: "delivered", attempts: 1 });
+    const { rows } = await rootDb().query("select attempt, status, http_status, latency_ms from outbox.deliveries where dispatch_id = $1", [
+      dispatch!.dispatch_id,
+    ]);
+    expect(rows).toEqual([{ attempt: 1, status: "succeeded", http_status: 204, latency_ms: expect.any(Number) }]);
+  });
+
+  it("retries after 500s with growing delays, then succeeds", async () => {
+    const value = marker("flaky");
+    let failures = 0;
+    receiver.respond = (request) => (request.body.data.marker === value && failures++ < 2 ? 500 : 204);
+    try {
+      const eventId = await publish(value);
+      const dispatch = await until(() => dispatchOf(eventId), (d) => d?.status === "delivered");
+      const { rows } = await rootDb().query<{ attempt: number; status: string; http_status: number; attempted_at: Date }>(
+        "select attempt, status, http_status, attempted_at from outbox.deliveries where dispatch_id = $1 order by attempt",
+        [dispatch!.dispatch_id],
+      );
+      expect(rows.map((row) => [row.attempt, row.status, row.http_status])).toEqual([
+        [1, "failed", 500],
+        [2, "failed", 500],
+        [3, "succeeded", 204],
+      ]);
+      // Equal jitter: at least half of 100 ms, then of 200 ms.
+      expect(rows[1]!.attempted_at.getTime() - rows[0]!.attempted_at.getTime()).toBeGreaterThanOrEqual(45);
+      expect(rows[2]!.attempted_at.getTime() - rows[1]!.attempted_at.getTime()).toBeGreaterThanOrEqual(95);
+    } finally {
+      receiver.respond = () => 204;
+    }
+  });
+
+  it("keeps the order of one aggregate's events when the first one is retried", async () => {
+    const aggregate = marker("ordered");
+    const values = [marker("first"), marker("second"), marker("third")];
+    let failedFirst = false;
+    receiver.respond = (request) => {
+      if (request.body.data.marker === values[0] && !failedFirst) {
+        failedFirst = true;
+        return 503;
+      }
+      return 204;
+    };
+    try {
+      const client = await rootDb().connect();
+      try {
+        // One transaction: all three are pending before the first attempt runs.
+        await client.query("begin");
+        for (const value of values) {
+          await client.query("select outbox.publish('test.ping', jsonb_build_object('marker', $1::text), 'thing', $2, $3)", [
+            value,
+            aggregate,
+            organizationId,
+          ]);
+        }
+        await client.query("commit");
+      } finally {
+        client.release();
+      }
+      const received = await receiver.waitFor((all) => values.every((value) => all.some((r) => r.status === 204 && ofMarker(value)(r))));
+      const accepted = received.filter((r) => r.status === 204 && values.includes(r.body.data.marker as string));
+      expect(accepted.map((r) => r.body.data.marker)).toEqual(values);
+      expect(failedFirst).toBe(true);
+    } finally {
+      receiver.respond = () => 204;
+    }
+  });
+
+  it("dead-letters an event after the last attempt, and an operator replays it", async () => {
+    const value = marker("dead");
+    let healthy = false;
+    receiver.respond = (request) => (request.body.data.marker === value && !healthy ? 500 : 204);
+    try {
+      const eventId = await publish(value);
+      const dead = await until(() => dispatchOf(eventId), (d) => d?.status === "dead");
+      expect(dead).toMatchObject({ status: "dead", attempts: retryPolicy.maxAttempts });
+
+      const adminToken = (await registerOperator(api, "opsadm")).operatorToken;
+
+      const listed = await api.graphql(
+        `query { outboxDispatches(condition: { status: "dead" }) { nodes { dispatchId eventId lastHttpStatus } } }`,
+        {},
+        adminToken,
+      );
+      expect(listed.body.errors).toBeUndefined();
+      expect(listed.body.data?.outboxDispatches.nodes).toContainEqual({ dispatchId: dead!.dispatch_id, eventId, lastHttpStatus: 500 });
+
+      // A plain user may neither list nor replay dead letters.
+      const user = await registerUser(api, "opsusr");
+      const hidden = await api.graphql(`query { outboxDispatches(condition: { status: "dead" }) { totalCount } }`, {}, user.accessToken);
+      expect(hidden.body.data?.outboxDispatches.totalCount).toBe(0);
+      const refused = await api.graphql(
+        `mutation($ids: [BigInt]) { outboxReplayDeadLetters(input: { dispatchIds: $ids }) { replayedCount } }`,
+        { ids: [dead!.dispatch_id] },
+        user.accessToken,
+      );
+      expect(codesOf(refused)).toEqual(["42501"]);
+      expect((await dispatchOf(eventId))!.status).toBe("dead");
+
+      healthy = true;
+      const replayed = await api.graphql(
+        `mutation($ids: [BigInt]) { outboxReplayDeadLetters(input: { dispatchIds: $ids }) { replayedCount } }`,
+        { ids: [dead!.dispatch_id] },
+        adminToken,
+      );
+      expect(replayed.body.data?.outboxReplayDeadLetters.replayedCount).toBe(1);
+      const delivered = await until(() => dispatchOf(eventId), (d) => d?.status === "delivered");
+      expect(delivered).toMatchObject({ status: "delivered", attempts: 1 });
+      expect(receiver.received.filter(ofMarker(value)).map((r) => r.status)).toEqual([500, 500, 500, 204]);
+    } finally {
+      receiver.respond = () => 204;
+    }
+  });
+
+  it("loses no event when a worker process is killed in the middle of a burst", async () => {
+    // This test owns the queue: stop the in-process worker, run one in a child process.
+    await worker?.stop();
+    worker = undefined;
+    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "worker-process.ts");
+    const spawnWorker = async (): Promise<ChildProcess> => {
+      const child = spawn(process.execPath, [script, inject("testDatabase").ownerUrl, "outbox_deliver"], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const [line] = (await Promise.race([
+        once(child.stdout!, "data"),
+        once(child, "exit").then(() => {
+          throw new Error("worker process exited before it was ready");
+        }),
+      ])) as [Buffer];
+      expect(line.toString()).toContain("ready");
+      return child;
+    };
+
+    const burst = 300;
+    const values = Array.from({ length: burst }, (_, i) => marker(`burst${i}`));
+    const burstSet = new Set(values);
+    // Slow answers keep deliveries in flight when the kill lands.
+    receiver.respond = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return 204;
+    };
+    const first = await spawnWorker();
+    try {
+      await rootDb().query(
+        `select outbox.publish('test.ping', jsonb_build_object('marker', m), 'thing', 'burst-' || (i % 30), $2)
+           from unnest($1::text[]) with ordinality as t(m, i)`,
+        [values, organizationId],
+      );
+      await receiver.waitFor((received) => received.filter((r) => burstSet.has(r.body.data.marker as string)).length >= 40);
+      first.kill("SIGKILL");
+      await once(first, "exit");
+
+      const deliveredBeforeRestart = new Set(
+        receiver.received.filter((r) => burstSet.has(r.body.data.marker as string)).map((r) => r.body.data.marker),
+      );
+      expect(deliveredBeforeRestart.size).toBeLessThan(burst);
+
+      // A killed worker's jobs stay locked for graphile-worker's 4-hour timeout; an operator
+      // releases them (ops.unlock_workers does exactly this) instead of waiting.
+      const { rows: dead } = await rootDb().query<{ locked_by: string }>(
+        "select distinct locked_by from graphile_worker._private_jobs where locked_by is not null",
+      );
+      await rootDb().query("select graphile_worker.force_unlock_workers($1::text[])", [dead.map((row) => row.locked_by)]);
+
+      const second = await spawnWorker();
+      try {
+        await receiver.waitFor(
+          (received) => new Set(received.filter((r) => burstSet.has(r.body.data.marker as string)).map((r) => r.body.data.marker)).size === burst,
+          60_000,
+        );
+        // The receiver answers before the worker records the answer: wait for the last records.
+        const statuses = await until(
+          async () =>
+            (
+              await rootDb().query<{ status: string; n: number }>(
+                `select d.status, count(*)::int as n from outbox.dispatches d join outbox.events e using (event_id)
+                  where e.payload ->> 'marker' = any($1) group by d.status`,
+                [values],
+              )
+            ).rows,
+          (rows) => rows.length === 1 && rows[0]!.status === "delivered",
+        );
+        expect(statuses).toEqual([{ status: "delivered", n: burst }]);
+      } finally {
+        second.kill("SIGTERM");
+        await once(second, "exit");
+      }
+    } finally {
+      receiver.respond = () => 204;
+      if (first.exitCode === null && first.signalCode === null) first.kill("SIGKILL");
+    }
+  });
+});
