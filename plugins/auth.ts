@@ -3,7 +3,7 @@ import { access, context, lambda, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 import type { TokenService } from "../src/server/jwt.ts";
 import { codedError } from "./errors.ts";
-import type { ErrorCode } from "./errorCodes.ts";
+import type { ErrorCode } from "../src/errors.ts";
 
 /** A row of `auth.token_grant`, as returned by the SQL sign-in functions. */
 interface TokenGrant {

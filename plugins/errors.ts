@@ -3,12 +3,7 @@ import { isSafeError, SafeError } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../src/logger.ts";
 import { recordErrors, recordOf, requestOf } from "../src/server/requestContext.ts";
-import { isRegisteredSqlCode, type ErrorCode } from "./errorCodes.ts";
-
-/** The body of an error answered outside GraphQL execution, shaped like a GraphQL result. */
-export function errorBody(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
-  return { errors: [{ message, extensions: { ...extensions, code } }] };
-}
+import { errorBody, isRegisteredSqlCode, type ErrorCode } from "../src/errors.ts";
 
 /** An error whose message and code are meant for the client. */
 export function codedError(code: ErrorCode, message: string): SafeError {

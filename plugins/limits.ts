@@ -1,6 +1,7 @@
 import { SafeError } from "postgraphile/grafast";
 import { GraphQLError, type ValidationRule } from "postgraphile/graphql";
-import { checkShape, measure, type ApiLimits } from "../src/server/limits.ts";
+import type { ApiLimits } from "../src/config.ts";
+import { checkShape, measure } from "../src/server/limits.ts";
 import type { Manifest } from "../src/server/persisted.ts";
 import { resolveDocument } from "../src/server/persisted.ts";
 import { recordOf, requestOf } from "../src/server/requestContext.ts";

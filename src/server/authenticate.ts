@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
-import { errorBody } from "../../plugins/errors.ts";
+import { errorBody } from "../errors.ts";
 import type { AccessClaims, TokenService, VerifyFailure } from "./jwt.ts";
 import { requestOf } from "./requestContext.ts";
 

@@ -1,10 +1,9 @@
 import express, { Router } from "express";
 import type { Pool } from "pg";
-import type { ErrorCode } from "../../plugins/errorCodes.ts";
-import { errorBody } from "../../plugins/errors.ts";
+import { errorBody, type ErrorCode } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { signatureHeader } from "../worker/signature.ts";
-import { maxRequestBytes } from "./limits.ts";
+import { signatureHeader } from "../signature.ts";
+import { maxRequestBytes } from "../config.ts";
 
 /** What inbox.receive() answered, as HTTP. */
 const outcomes: Record<string, { status: number; code?: ErrorCode; message: string }> = {

@@ -13,84 +13,8 @@ import {
   type SelectionSetNode,
   type ValueNode,
 } from "postgraphile/graphql";
-import type { ErrorCode } from "../../plugins/errorCodes.ts";
-
-/** Largest request body accepted; bigger ones get 413 before anything parses them. */
-export const maxRequestBytes = 1_000_000;
-
-/** What the API refuses, and how long it lets work run (src/config.ts reads these from the environment). */
-export interface ApiLimits {
-  /** Deepest selection nesting (introspection fields excluded). */
-  maxDepth: number;
-  /** Most lists (connections, list fields) nested inside each other. */
-  maxListDepth: number;
-  /** Largest `first`/`last`; also the page size the cost estimate assumes when neither is given. */
-  maxPageSize: number;
-  /** Longest GraphQL document, in bytes of UTF-8. */
-  maxDocumentBytes: number;
-  /** Most root fields (aliases count) in the operation a request runs. */
-  maxOperations: number;
-  /** Highest cost estimate: every field costs 1, times the page sizes of the lists around it. */
-  maxCost: number;
-  planningTimeoutMs: number;
-  executionTimeoutMs: number;
-  /** PostgreSQL statement_timeout of every API transaction. */
-  statementTimeoutMs: number;
-  introspection: boolean;
-  graphiql: boolean;
-  /** off: any document; allow: ids or documents; only: ids (or documents whose hash is in the manifest). */
-  persistedOperations: "off" | "allow" | "only";
-  persistedOperationsFile: string | undefined;
-  rateLimit: RateLimitOptions;
-  /** Express `trust proxy`: which X-Forwarded-For hops to believe for the client IP. */
-  trustProxy: boolean | number | string;
-  /** Allowed browser origins; empty: no CORS headers (same-origin only). */
-  corsOrigins: string[];
-  /** How long SIGTERM waits for in-flight requests and jobs before closing connections. */
-  shutdownTimeoutMs: number;
-  metrics: boolean;
-}
-
-export interface RateLimitOptions {
-  windowSeconds: number;
-  /** Requests per window per client IP (0: no limit). */
-  perIp: number;
-  /** Requests per window per signed-in user (0: no limit). */
-  perUser: number;
-  /** Sign-in mutations (login, register, refreshSession, changePassword) per window per IP. */
-  signInPerIp: number;
-  signInWindowSeconds: number;
-}
-
-export const apiDefaults = {
-  maxDepth: 12,
-  maxListDepth: 4,
-  maxPageSize: 100,
-  maxDocumentBytes: 32_768,
-  maxOperations: 20,
-  maxCost: 25_000,
-  planningTimeoutMs: 500,
-  executionTimeoutMs: 10_000,
-  statementTimeoutMs: 5_000,
-  rateLimit: { windowSeconds: 60, perIp: 1200, perUser: 600, signInPerIp: 20, signInWindowSeconds: 300 },
-  shutdownTimeoutMs: 10_000,
-} as const;
-
-/** Limits for code that starts an API without a Config (tests, benchmarks). */
-export function defaultApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits {
-  return {
-    ...apiDefaults,
-    rateLimit: { ...apiDefaults.rateLimit },
-    introspection: true,
-    graphiql: true,
-    persistedOperations: "off",
-    persistedOperationsFile: undefined,
-    trustProxy: false,
-    corsOrigins: [],
-    metrics: true,
-    ...overrides,
-  };
-}
+import type { ApiLimits } from "../config.ts";
+import type { ErrorCode } from "../errors.ts";
 
 export interface LimitViolation {
   code: ErrorCode;

@@ -9,7 +9,7 @@ import { makeLimitsPlugin } from "../../plugins/limits.ts";
 import { RealtimePlugin } from "../../plugins/realtime.ts";
 import type { Logger } from "../logger.ts";
 import { exposedSchemas } from "../modules.ts";
-import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "./limits.ts";
+import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "../config.ts";
 import type { Manifest } from "./persisted.ts";
 import { authOf, claimsOf } from "./authenticate.ts";
 import { requestOf } from "./requestContext.ts";

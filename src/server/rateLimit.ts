@@ -1,10 +1,10 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Pool } from "pg";
 import { parse } from "postgraphile/graphql";
-import { errorBody } from "../../plugins/errors.ts";
+import { errorBody } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { authOfRequest, claimsOf } from "./authenticate.ts";
-import type { RateLimitOptions } from "./limits.ts";
+import type { RateLimitOptions } from "../config.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** Mutations that check a password or mint a session: the ones worth guessing at, so limited per IP more tightly. */

@@ -7,7 +7,7 @@ import { makeGraphQLWSConfig, normalizeConnectionParams, type GrafservBase } fro
 import type { Logger } from "../logger.ts";
 import { setAuth, verifyBearer, type RequestAuth } from "./authenticate.ts";
 import type { AccessClaims, TokenService } from "./jwt.ts";
-import { maxRequestBytes } from "./limits.ts";
+import { maxRequestBytes } from "../config.ts";
 
 /**
  * Close codes of our own, beside graphql-ws's (4400 bad request, 4408 init

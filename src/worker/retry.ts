@@ -1,12 +1,4 @@
-/** When to try again after a failed delivery or processing attempt. */
-export interface RetryPolicy {
-  /** Attempts in all, the first included; after the last failure the work is dead-lettered. */
-  maxAttempts: number;
-  /** Delay after the first failure; doubles with each further failure. */
-  baseDelayMs: number;
-  /** Upper bound of one delay. */
-  maxDelayMs: number;
-}
+import type { RetryPolicy } from "../config.ts";
 
 /**
  * Exponential backoff with "equal jitter": half the exponential delay, plus a

@@ -2,7 +2,8 @@ import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
 import { createPool } from "../db/pool.ts";
 import type { Logger } from "../logger.ts";
 import { crontab } from "./crontab.ts";
-import { defaultTaskOptions, makeTaskList, type TaskOptions } from "./tasks/index.ts";
+import { defaultTaskOptions, type TaskOptions } from "../config.ts";
+import { makeTaskList } from "./tasks/index.ts";
 
 export interface WorkerOptions {
   ownerUrl: string;

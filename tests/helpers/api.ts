@@ -2,7 +2,7 @@ import { afterAll, beforeAll, inject } from "vitest";
 import { createLogger } from "../../src/logger.ts";
 import { startApi, type Api, type ApiOptions } from "../../src/server/app.ts";
 import { createTokenService, type TokenService } from "../../src/server/jwt.ts";
-import { defaultApiLimits, type ApiLimits } from "../../src/server/limits.ts";
+import { defaultApiLimits, type ApiLimits } from "../../src/config.ts";
 import { rootDb } from "./db.ts";
 
 export const testJwt = {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { errorCodes, sqlErrorCodes } from "../../plugins/errorCodes.ts";
+import { errorCodes, sqlErrorCodes } from "../../src/errors.ts";
 import { migrationsFolder, projectRoot } from "../../src/paths.ts";
 
 /** Codes in the first column of a table row, written as `CODE`. */

@@ -1,5 +1,6 @@
 import type { Task } from "graphile-worker";
-import { intervalOf, retryDelayMs, type RetryPolicy } from "../retry.ts";
+import type { RetryPolicy } from "../../config.ts";
+import { intervalOf, retryDelayMs } from "../retry.ts";
 
 function assertPayload(payload: unknown): asserts payload is { id: number | string } {
   const id = (payload as { id?: unknown } | null)?.id;

@@ -1,5 +1,5 @@
 import type { TaskList } from "graphile-worker";
-import type { RetryPolicy } from "../retry.ts";
+import { defaultTaskOptions, type TaskOptions } from "../../config.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
 import { finance_create_partitions } from "./finance_create_partitions.ts";
@@ -7,19 +7,8 @@ import { finance_refresh_views } from "./finance_refresh_views.ts";
 import { makeInboxProcess } from "./inbox_process.ts";
 import { ledger_expire_holds } from "./ledger_expire_holds.ts";
 import { ops_gc_job_queues } from "./ops_gc_job_queues.ts";
-import { makeOutboxDeliver, type WebhookOptions } from "./outbox_deliver.ts";
+import { makeOutboxDeliver } from "./outbox_deliver.ts";
 import { outbox_sweep } from "./outbox_sweep.ts";
-
-export interface TaskOptions {
-  webhooks: WebhookOptions;
-  inbox: RetryPolicy;
-}
-
-export const defaultTaskOptions: TaskOptions = {
-  // 12 attempts: 11 waits of 5 s, 10 s, 20 s … 85 min, each 50–100 % of that (jitter): dead after about 1.5–3 hours.
-  webhooks: { timeoutMs: 10_000, maxAttempts: 12, baseDelayMs: 5_000, maxDelayMs: 3 * 3600_000 },
-  inbox: { maxAttempts: 10, baseDelayMs: 5_000, maxDelayMs: 3600_000 },
-};
 
 /** Every task the worker runs, by identifier (jobs are also added from SQL). */
 export function makeTaskList(options: TaskOptions = defaultTaskOptions): TaskList {

@@ -1,11 +1,7 @@
 import type { Task } from "graphile-worker";
-import { signPayload } from "../signature.ts";
-import { intervalOf, retryDelayMs, type RetryPolicy } from "../retry.ts";
-
-export interface WebhookOptions extends RetryPolicy {
-  /** How long one POST may take before it counts as failed. */
-  timeoutMs: number;
-}
+import { signPayload } from "../../signature.ts";
+import type { WebhookOptions } from "../../config.ts";
+import { intervalOf, retryDelayMs } from "../retry.ts";
 
 interface PendingDispatch {
   dispatch_id: string;

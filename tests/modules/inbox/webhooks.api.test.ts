@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLogger } from "../../../src/logger.ts";
 import { startWorker, type Worker } from "../../../src/worker/runner.ts";
-import { signPayload } from "../../../src/worker/signature.ts";
-import { defaultTaskOptions } from "../../../src/worker/tasks/index.ts";
+import { signPayload } from "../../../src/signature.ts";
+import { defaultTaskOptions } from "../../../src/config.ts";
 import { codesOf, registerOperator, registerUser, useTestApi } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 import { until } from "../../helpers/until.ts";

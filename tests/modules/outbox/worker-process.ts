@@ -4,7 +4,7 @@
  */
 import { createLogger } from "../../../src/logger.ts";
 import { startWorker } from "../../../src/worker/runner.ts";
-import { defaultTaskOptions } from "../../../src/worker/tasks/index.ts";
+import { defaultTaskOptions } from "../../../src/config.ts";
 
 const [ownerUrl, tasks] = process.argv.slice(2);
 if (!ownerUrl || !tasks) throw new Error("usage: worker-process.ts <ownerUrl> <task,…>");

@@ -2,7 +2,8 @@
  * Every error code a client can see in `extensions.code`, with its HTTP-class
  * status. SQL raises the five-character codes (`raise ... using errcode =
  * 'WEAKP'`); the server adds the transport codes. docs/errors.md documents the
- * same list, and a test keeps the two (and the migrations) in step.
+ * same list, and a test keeps the two (and the migrations) in step. The
+ * server's express routes and the PostGraphile plugins both answer with these.
  */
 export interface ErrorCodeInfo {
   status: number;
@@ -107,4 +108,9 @@ export const errorCodes: Record<string, ErrorCodeInfo> = { ...sqlErrorCodes, ...
 
 export function isRegisteredSqlCode(code: unknown): code is SqlErrorCode {
   return typeof code === "string" && Object.hasOwn(sqlErrorCodes, code);
+}
+
+/** The body of an error answered outside GraphQL execution, shaped like a GraphQL result. */
+export function errorBody(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+  return { errors: [{ message, extensions: { ...extensions, code } }] };
 }
