@@ -4,7 +4,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
  * Webhook signatures, the same both ways (outbound deliveries and the inbound
  * /webhooks/:source route): `X-Groundwork-Signature: t=<unix seconds>,v1=<hex>`
  * where v1 = HMAC-SHA256(secret, `${t}.${rawBody}`). Binding the timestamp
- * into the MAC stops replays of old bodies; docs/webhooks.md shows receivers.
+ * into the MAC stops replays of old bodies; docs/modules/outbox.md ("Verifying a signature") shows receivers.
  */
 export const signatureHeader = "x-groundwork-signature";
 
