@@ -1,3 +1,5 @@
+import type { ModuleName } from "./modules.ts";
+
 /**
  * Every error code a client can see in `extensions.code`, with its HTTP-class
  * status. SQL raises the five-character codes (`raise ... using errcode =
@@ -10,71 +12,96 @@ export interface ErrorCodeInfo {
   meaning: string;
 }
 
+/**
+ * A SQL code also names the module it belongs to: a module's functions raise
+ * its own codes and the shared ones (platform-wide refusals such as LOGIN,
+ * DNIED, NTFND, BADST, BADIN, RTYPE, and PostgreSQL's own SQLSTATEs), never
+ * another module's (tests/project/conventions.test.ts reads the raises from
+ * the catalog).
+ */
+export interface SqlErrorCodeInfo extends ErrorCodeInfo {
+  module: ModuleName | "shared";
+}
+
 export const sqlErrorCodes = {
   // auth: input
-  BADIN: { status: 400, meaning: "A required field is missing, empty, or too long." },
-  BADEM: { status: 400, meaning: "The e-mail address is not valid." },
-  BADUN: { status: 400, meaning: "The username is not valid (2-32 characters: letters, digits, _ and -, starting with a letter)." },
-  WEAKP: { status: 400, meaning: "The password does not meet the rule (10+ characters, at most 72 bytes, a letter and a digit)." },
-  UNTKN: { status: 409, meaning: "The username is taken (case-insensitively)." },
-  EMTKN: { status: 409, meaning: "The e-mail address is taken (case-insensitively)." },
-  SLUGT: { status: 409, meaning: "The organization slug is taken." },
+  BADIN: { module: "shared", status: 400, meaning: "A required field is missing, empty, or too long." },
+  BADEM: { module: "auth", status: 400, meaning: "The e-mail address is not valid." },
+  BADUN: { module: "auth", status: 400, meaning: "The username is not valid (2-32 characters: letters, digits, _ and -, starting with a letter)." },
+  WEAKP: { module: "auth", status: 400, meaning: "The password does not meet the rule (10+ characters, at most 72 bytes, a letter and a digit)." },
+  UNTKN: { module: "auth", status: 409, meaning: "The username is taken (case-insensitively)." },
+  EMTKN: { module: "auth", status: 409, meaning: "The e-mail address is taken (case-insensitively)." },
+  SLUGT: { module: "auth", status: 409, meaning: "The organization slug is taken." },
   // auth: credentials and sessions
-  CREDS: { status: 401, meaning: "Unknown account or wrong password." },
-  LOCKD: { status: 429, meaning: "Too many failed sign-ins for this account; retry after the window passes." },
-  LOGIN: { status: 401, meaning: "You must be signed in (or your session was revoked)." },
-  RTINV: { status: 401, meaning: "The refresh token is unknown, expired or revoked." },
-  RTRSE: { status: 401, meaning: "The refresh token was already used: its whole session family is now revoked." },
+  CREDS: { module: "auth", status: 401, meaning: "Unknown account or wrong password." },
+  LOCKD: { module: "auth", status: 429, meaning: "Too many failed sign-ins for this account; retry after the window passes." },
+  LOGIN: { module: "shared", status: 401, meaning: "You must be signed in (or your session was revoked)." },
+  RTINV: { module: "auth", status: 401, meaning: "The refresh token is unknown, expired or revoked." },
+  RTRSE: { module: "auth", status: 401, meaning: "The refresh token was already used: its whole session family is now revoked." },
   // auth: permissions and membership
-  DNIED: { status: 403, meaning: "You are not allowed to do this." },
-  NOMEM: { status: 403, meaning: "Not a member of that organization." },
-  NOROL: { status: 403, meaning: "That role is not granted to you." },
-  MEMBR: { status: 409, meaning: "That user is already a member." },
-  NOUSR: { status: 404, meaning: "No such user." },
-  LOWNR: { status: 409, meaning: "An organization must keep at least one owner." },
+  DNIED: { module: "shared", status: 403, meaning: "You are not allowed to do this." },
+  NOMEM: { module: "auth", status: 403, meaning: "Not a member of that organization." },
+  NOROL: { module: "auth", status: 403, meaning: "That role is not granted to you." },
+  MEMBR: { module: "auth", status: 409, meaning: "That user is already a member." },
+  NOUSR: { module: "auth", status: 404, meaning: "No such user." },
+  LOWNR: { module: "auth", status: 409, meaning: "An organization must keep at least one owner." },
   // platform primitives
-  RTYPE: { status: 400, meaning: "The code is not an active type of its registry namespace (unknown or retired)." },
-  AUDRO: { status: 403, meaning: "The audit change log is append-only: no update, delete or truncate." },
-  NOPKY: { status: 400, meaning: "The table has no primary key, so it cannot be audited." },
-  NTFND: { status: 404, meaning: "No such object that you may act on (absent, or not yours)." },
-  BADST: { status: 409, meaning: "The object is not in a state that allows this (e.g. replaying a message that is not dead)." },
+  RTYPE: { module: "shared", status: 400, meaning: "The code is not an active type of its registry namespace (unknown or retired)." },
+  AUDRO: { module: "audit", status: 403, meaning: "The audit change log is append-only: no update, delete or truncate." },
+  NOPKY: { module: "audit", status: 400, meaning: "The table has no primary key, so it cannot be audited." },
+  NTFND: { module: "shared", status: 404, meaning: "No such object that you may act on (absent, or not yours)." },
+  BADST: { module: "shared", status: 409, meaning: "The object is not in a state that allows this (e.g. replaying a message that is not dead)." },
   // capstone: finance and sales
-  INSUF: { status: 409, meaning: "Insufficient funds: the debit would take a checking or savings account below zero." },
-  PCLSD: { status: 409, meaning: "The month of the posting is closed (finance.monthly_closure): nothing may be dated in it." },
-  TXIMM: { status: 409, meaning: "Postings and ledger records are never changed or deleted; post a correction instead." },
-  PINAC: { status: 409, meaning: "A product of the order is inactive (not for sale any more)." },
+  INSUF: { module: "fintech", status: 409, meaning: "Insufficient funds: the debit would take a checking or savings account below zero." },
+  PCLSD: { module: "fintech", status: 409, meaning: "The month of the posting is closed (finance.monthly_closure): nothing may be dated in it." },
+  TXIMM: { module: "fintech", status: 409, meaning: "Postings and ledger records are never changed or deleted; post a correction instead." },
+  PINAC: { module: "fintech", status: 409, meaning: "A product of the order is inactive (not for sale any more)." },
   // ledger
-  LUNBL: { status: 400, meaning: "The transaction does not balance: its entries do not sum to zero in every currency, or it has fewer than two." },
-  LFUND: { status: 409, meaning: "The posting would break an account's balance flags (insufficient funds, or a balance that may not go above zero)." },
-  LCURR: { status: 400, meaning: "Currency mismatch: an entry, transfer or hold is not in its account's currency (or the currency is unknown)." },
-  LIDEM: { status: 409, meaning: "The idempotency key was already used with different content." },
-  LPCLS: { status: 409, meaning: "The posting's effective time falls in a closed accounting period." },
-  LPOVL: { status: 409, meaning: "The accounting period overlaps an existing one." },
-  LREVD: { status: 409, meaning: "The transaction is already reversed." },
-  LHOLD: { status: 409, meaning: "The hold is no longer pending (posted, voided or expired)." },
-  LHEXP: { status: 409, meaning: "The hold expired and can no longer be posted." },
-  LIMMU: { status: 403, meaning: "Ledger transactions and entries are append-only: no update, delete or truncate." },
+  LUNBL: { module: "ledger", status: 400, meaning: "The transaction does not balance: its entries do not sum to zero in every currency, or it has fewer than two." },
+  LFUND: { module: "ledger", status: 409, meaning: "The posting would break an account's balance flags (insufficient funds, or a balance that may not go above zero)." },
+  LCURR: { module: "ledger", status: 400, meaning: "Currency mismatch: an entry, transfer or hold is not in its account's currency (or the currency is unknown)." },
+  LIDEM: { module: "ledger", status: 409, meaning: "The idempotency key was already used with different content." },
+  LPCLS: { module: "ledger", status: 409, meaning: "The posting's effective time falls in a closed accounting period." },
+  LPOVL: { module: "ledger", status: 409, meaning: "The accounting period overlaps an existing one." },
+  LREVD: { module: "ledger", status: 409, meaning: "The transaction is already reversed." },
+  LHOLD: { module: "ledger", status: 409, meaning: "The hold is no longer pending (posted, voided or expired)." },
+  LHEXP: { module: "ledger", status: 409, meaning: "The hold expired and can no longer be posted." },
+  LIMMU: { module: "ledger", status: 403, meaning: "Ledger transactions and entries are append-only: no update, delete or truncate." },
   // PostgreSQL's own codes that are safe to show: they describe the input, not the server.
-  "23502": { status: 400, meaning: "not_null_violation: a required value is missing." },
-  "23503": { status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },
-  "23505": { status: 409, meaning: "unique_violation: a row with that value exists." },
-  "23514": { status: 400, meaning: "check_violation: a value breaks a rule of the table or domain." },
-  "22001": { status: 400, meaning: "string_data_right_truncation: a value is too long." },
-  "22003": { status: 400, meaning: "numeric_value_out_of_range." },
-  "22007": { status: 400, meaning: "invalid_datetime_format." },
-  "22008": { status: 400, meaning: "datetime_field_overflow." },
-  "22023": { status: 400, meaning: "invalid_parameter_value." },
-  "22021": { status: 400, meaning: "character_not_in_repertoire: a text value holds a byte PostgreSQL text cannot (e.g. NUL, \\u0000)." },
-  "22P05": { status: 400, meaning: "untranslatable_character: a value holds a character the database encoding cannot store (e.g. \\u0000 in JSON)." },
-  "22009": { status: 400, meaning: "invalid_time_zone_displacement_value: a timestamp's offset or year is out of range." },
-  "22015": { status: 400, meaning: "interval_field_overflow: an interval is out of range." },
-  "22025": { status: 400, meaning: "invalid_escape_sequence: a pattern has a bad escape." },
-  "2201B": { status: 400, meaning: "invalid_regular_expression." },
-  "54000": { status: 400, meaning: "program_limit_exceeded: a value is too large for the database to store or index (e.g. a huge key)." },
-  "22P02": { status: 400, meaning: "invalid_text_representation: a value has the wrong format (e.g. not a UUID)." },
-  "40001": { status: 409, meaning: "serialization_failure: a concurrent change conflicted with this one; retry it." },
-  "42501": { status: 403, meaning: "insufficient_privilege: your role may not do this (or a row-level security policy refused the row)." },
-} as const satisfies Record<string, ErrorCodeInfo>;
+  "23502": { module: "shared", status: 400, meaning: "not_null_violation: a required value is missing." },
+  "23503": { module: "shared", status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },
+  "23505": { module: "shared", status: 409, meaning: "unique_violation: a row with that value exists." },
+  "23514": { module: "shared", status: 400, meaning: "check_violation: a value breaks a rule of the table or domain." },
+  "22001": { module: "shared", status: 400, meaning: "string_data_right_truncation: a value is too long." },
+  "22003": { module: "shared", status: 400, meaning: "numeric_value_out_of_range." },
+  "22007": { module: "shared", status: 400, meaning: "invalid_datetime_format." },
+  "22008": { module: "shared", status: 400, meaning: "datetime_field_overflow." },
+  "22023": { module: "shared", status: 400, meaning: "invalid_parameter_value." },
+  "22021": { module: "shared", status: 400, meaning: "character_not_in_repertoire: a text value holds a byte PostgreSQL text cannot (e.g. NUL, \\u0000)." },
+  "22P05": { module: "shared", status: 400, meaning: "untranslatable_character: a value holds a character the database encoding cannot store (e.g. \\u0000 in JSON)." },
+  "22009": { module: "shared", status: 400, meaning: "invalid_time_zone_displacement_value: a timestamp's offset or year is out of range." },
+  "22015": { module: "shared", status: 400, meaning: "interval_field_overflow: an interval is out of range." },
+  "22025": { module: "shared", status: 400, meaning: "invalid_escape_sequence: a pattern has a bad escape." },
+  "2201B": { module: "shared", status: 400, meaning: "invalid_regular_expression." },
+  "54000": { module: "shared", status: 400, meaning: "program_limit_exceeded: a value is too large for the database to store or index (e.g. a huge key)." },
+  "22P02": { module: "shared", status: 400, meaning: "invalid_text_representation: a value has the wrong format (e.g. not a UUID)." },
+  "40001": { module: "shared", status: 409, meaning: "serialization_failure: a concurrent change conflicted with this one; retry it." },
+  "42501": { module: "shared", status: 403, meaning: "insufficient_privilege: your role may not do this (or a row-level security policy refused the row)." },
+} as const satisfies Record<string, SqlErrorCodeInfo>;
+
+/**
+ * Codes that predate the prefix rule (a module's new codes start with its
+ * `errorPrefix` from src/modules.ts): they keep their names, and this is the
+ * one place that excuses them.
+ */
+export const legacyErrorCodes: readonly SqlErrorCode[] = [
+  // auth (prefix AU)
+  "BADEM", "BADUN", "WEAKP", "UNTKN", "EMTKN", "SLUGT", "CREDS", "LOCKD", "RTINV", "RTRSE", "NOMEM", "NOROL", "MEMBR", "NOUSR", "LOWNR",
+  // audit (prefix AD)
+  "AUDRO", "NOPKY",
+  // fintech (prefix FN)
+  "INSUF", "PCLSD", "TXIMM", "PINAC",
+];
 
 export const transportErrorCodes = {
   UNAUTHENTICATED: { status: 401, meaning: "The bearer token is invalid, expired, not yet valid, or for another issuer/audience." },

@@ -26,7 +26,7 @@ export interface ModuleInfo {
   /**
    * Prefix of the module's new error codes (docs/errors.md). No prefix starts
    * another, so a code names its module; codes older than the rule are listed
-   * with their module in src/errors.ts.
+   * in `legacyErrorCodes` of src/errors.ts, where every SQL code names its module.
    */
   errorPrefix: string;
   /** graphile-worker task identifiers the module owns (src/worker/tasks/<name>.ts). */

@@ -421,7 +421,7 @@ describe("who reads the change log", () => {
 
 describe("sealing the change log into a hash chain", () => {
   // Committed, because only rows of finished transactions are sealed.
-  const schema = `audit_seal_${process.pid}_${randomBytes(3).toString("hex")}`;
+  const schema = `gwtest_audit_seal_${process.pid}_${randomBytes(3).toString("hex")}`;
   const table = `${schema}.items`;
 
   beforeAll(async () => {

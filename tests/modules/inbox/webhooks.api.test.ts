@@ -15,7 +15,7 @@ import { until } from "../../helpers/until.ts";
 const api = useTestApi();
 const policy = { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 200 };
 const suffix = `${process.pid}`;
-const schema = `inbox_test_${suffix}`;
+const schema = `gwtest_inbox_${suffix}`;
 const sources = { recorded: `rec-${suffix}`, flaky: `flaky-${suffix}`, plain: `plain-${suffix}` };
 const secrets: Record<string, string> = {};
 let worker: Worker | undefined;
