@@ -15,7 +15,7 @@ import {
   type IntrospectionQuery,
 } from "postgraphile/graphql";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createUser, operatorClaims } from "../helpers/fixtures.ts";
+import { createUser, roleClaims } from "../helpers/fixtures.ts";
 import { registerUser, useTestApi, type GraphQLResponse, type SignedIn } from "../helpers/api.ts";
 import { rootDb, withTransaction } from "../helpers/db.ts";
 import { exposedSchemas } from "../../src/modules.ts";
@@ -143,7 +143,7 @@ async function databaseInvariants() {
   expect(unprotected).toEqual([]);
   await withTransaction(async (tx) => {
     const operator = await createUser(tx, "fuzzop");
-    await tx.become(await operatorClaims(tx, operator));
+    await tx.become(await roleClaims(tx, operator, "gw_admin"));
     const { rows } = await tx.query("select * from audit.verify_chain()");
     expect(rows).toEqual([]);
   });

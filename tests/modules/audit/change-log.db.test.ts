@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rootDb, withTransaction, type Claims, type TestTransaction } from "../../helpers/db.ts";
-import { anonymous, countAsRoot, createUser, one, operatorClaims, type TestUser } from "../../helpers/fixtures.ts";
+import { anonymous, countAsRoot, createUser, one, roleClaims, type TestUser } from "../../helpers/fixtures.ts";
 import { until } from "../../helpers/until.ts";
 
 // The audit change log: tracking triggers, append-only enforcement, who reads
@@ -336,7 +336,7 @@ describe("the change log is append-only", () => {
 
   it.each([
     ["gw_user", async (_tx: TestTransaction, user: TestUser) => user.claims],
-    ["gw_admin", operatorClaims],
+    ["gw_admin", (tx: TestTransaction, user: TestUser) => roleClaims(tx, user, "gw_admin")],
   ])("refuses %s inserting, updating or deleting entries (42501)", async (_role, claimsOf) => {
     await withTransaction(async (tx) => {
       await createItems(tx);
@@ -389,7 +389,7 @@ describe("who reads the change log", () => {
         await insertItem(tx, { owner_id: alice.userId, name: "alice's lamp" });
         await insertItem(tx, { name: "nobody's lamp" });
       });
-      await tx.become(await operatorClaims(tx, operator));
+      await tx.become(await roleClaims(tx, operator, "gw_admin"));
       const { rows } = await tx.query(
         "select payload -> 'new' ->> 'name' as name from audit.change_log where schema_name = 'test_audit' order by audit_id",
       );
@@ -413,7 +413,7 @@ describe("who reads the change log", () => {
       const alice = await createUser(tx, "audv");
       await tx.become(alice.claims);
       expect(await tx.errorCode(() => tx.query("select * from audit.verify_chain()"))).toBe("42501");
-      await tx.become(await operatorClaims(tx, alice));
+      await tx.become(await roleClaims(tx, alice, "gw_admin"));
       const { rows } = await tx.query("select * from audit.verify_chain()");
       expect(rows).toEqual([]);
     });

@@ -3,7 +3,7 @@ import { createLogger } from "../../../src/logger.ts";
 import { startWorker, type Worker } from "../../../src/worker/runner.ts";
 import { signPayload } from "../../../src/worker/signature.ts";
 import { defaultTaskOptions } from "../../../src/worker/tasks/index.ts";
-import { codesOf, registerOperator, registerUser, useTestApi } from "../../helpers/api.ts";
+import { codesOf, registerWithRole, registerUser, useTestApi } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 import { until } from "../../helpers/until.ts";
 
@@ -187,7 +187,7 @@ describe("POST /webhooks/:source", () => {
     expect(dead!.last_error).toMatch(/^P0001/);
     expect(await effectsOf(id)).toBe(0);
 
-    const adminToken = (await registerOperator(api, "inboxadm")).operatorToken;
+    const adminToken = (await registerWithRole(api, "gw_admin", "inboxadm")).roleToken;
     const listed = await api.graphql(
       `query($source: String) { inboxMessages(condition: { status: "dead", source: $source }) { nodes { messageId externalId attempts } } }`,
       { source: sources.flaky },
