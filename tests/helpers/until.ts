@@ -12,8 +12,9 @@ export interface UntilOptions {
  * or fails after `timeoutMs` naming `what` and the last value. Every probe runs
  * at least once, so a zero timeout means "check now".
  */
-export async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, options: UntilOptions = {}): Promise<T> {
-  const { timeoutMs = 15_000, intervalMs = 50, what = "condition" } = options;
+export async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, options: UntilOptions | number = {}): Promise<T> {
+  // A bare number is the timeout (the helper's first signature; other branches may still call it so).
+  const { timeoutMs = 15_000, intervalMs = 50, what = "condition" } = typeof options === "number" ? { timeoutMs: options } : options;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
