@@ -3,6 +3,7 @@ import { createLogger } from "../../src/logger.ts";
 import { startApi, type Api, type ApiOptions } from "../../src/server/app.ts";
 import { createTokenService, type TokenService } from "../../src/server/jwt.ts";
 import { defaultApiLimits, type ApiLimits } from "../../src/config.ts";
+import type { RequestRole } from "../../src/modules.ts";
 import { rootDb } from "./db.ts";
 
 export const testJwt = {
@@ -129,12 +130,19 @@ export function codesOf(response: GraphQLResponse): Array<string | undefined> {
   return (response.body.errors ?? []).map((error) => error.extensions?.code);
 }
 
-/** Registers a user, grants them gw_admin in auth.user_roles and returns an operator access token. */
-export async function registerOperator(api: TestApi, prefix = "operator"): Promise<SignedIn & { operatorToken: string }> {
+/**
+ * Registers a user, grants them `role` in auth.user_roles (as root) and assumes
+ * it: the one way API tests get an operator (gw_admin) or staff token.
+ */
+export async function registerWithRole(
+  api: TestApi,
+  role: RequestRole,
+  prefix = role.replace(/^(gw_|role_)/, ""),
+): Promise<SignedIn & { roleToken: string }> {
   const user = await registerUser(api, prefix);
-  await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin')", [user.userId]);
-  const assumed = await api.graphql(`mutation { assumeRole(input: { role: "gw_admin" }) { accessToken } }`, {}, user.accessToken);
-  const operatorToken = assumed.body.data?.assumeRole?.accessToken;
-  if (typeof operatorToken !== "string") throw new Error(`assumeRole gw_admin failed: ${JSON.stringify(assumed.body)}`);
-  return { ...user, operatorToken };
+  await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, $2)", [user.userId, role]);
+  const assumed = await api.graphql(`mutation($role: String!) { assumeRole(input: { role: $role }) { accessToken } }`, { role }, user.accessToken);
+  const roleToken = assumed.body.data?.assumeRole?.accessToken;
+  if (typeof roleToken !== "string") throw new Error(`assumeRole ${role} failed: ${JSON.stringify(assumed.body)}`);
+  return { ...user, roleToken };
 }

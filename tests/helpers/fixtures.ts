@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { RequestRole } from "../../src/modules.ts";
 import type { Claims, TestTransaction } from "./db.ts";
 
 /**
@@ -96,10 +97,13 @@ export async function addMember(
   await tx.query("select auth.add_member($1, $2, $3)", [organization.organizationId, user.userId, role]);
 }
 
-/** Grants `user` gw_admin in auth.user_roles (as root) and returns operator claims for them. */
-export async function operatorClaims(tx: TestTransaction, user: TestUser): Promise<Claims> {
+/**
+ * Grants `user` a role in auth.user_roles (as root) and returns claims that carry
+ * it: the one way SQL tests become an operator (gw_admin) or staff member.
+ */
+export async function roleClaims(tx: TestTransaction, user: TestUser, role: RequestRole): Promise<Claims> {
   await tx.asRoot(() =>
-    tx.query("insert into auth.user_roles (user_id, role_name) values ($1, 'gw_admin') on conflict do nothing", [user.userId]),
+    tx.query("insert into auth.user_roles (user_id, role_name) values ($1, $2) on conflict do nothing", [user.userId, role]),
   );
-  return { ...user.claims, role: "gw_admin" };
+  return { ...user.claims, role };
 }

@@ -15,10 +15,9 @@ import {
   type IntrospectionQuery,
 } from "postgraphile/graphql";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createUser, operatorClaims } from "../helpers/fixtures.ts";
+import { createUser, roleClaims } from "../helpers/fixtures.ts";
 import { registerUser, useTestApi, type GraphQLResponse, type SignedIn } from "../helpers/api.ts";
 import { rootDb, withTransaction } from "../helpers/db.ts";
-import { exposedSchemas } from "../../src/modules.ts";
 
 /**
  * Property: whatever a client sends, the API answers without a 5xx, every
@@ -134,37 +133,32 @@ function mutationDocument(field: GraphQLField<unknown, unknown>): string {
 // Mutations that end the session run last, so the others run signed in.
 const last = (name: string) => (/^(logout|revoke|delete)/i.test(name) ? 1 : 0);
 
+/**
+ * What a request could break, checked after each run. (RLS on every table is a
+ * property of the migrations, not of requests: tests/project/rls-coverage.test.ts
+ * owns that check.)
+ */
 async function databaseInvariants() {
-  const { rows: unprotected } = await rootDb().query(
-    `select n.nspname || '.' || c.relname as t from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind in ('r', 'p') and not c.relispartition and not c.relrowsecurity
-        and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast', 'graphile_worker', 'graphile_migrate')`,
-  );
-  expect(unprotected).toEqual([]);
   await withTransaction(async (tx) => {
     const operator = await createUser(tx, "fuzzop");
-    await tx.become(await operatorClaims(tx, operator));
+    await tx.become(await roleClaims(tx, operator, "gw_admin"));
     const { rows } = await tx.query("select * from audit.verify_chain()");
     expect(rows).toEqual([]);
   });
-  // The ledger (when a module provides one): every transaction's entries sum to zero per currency.
-  const { rows: ledger } = await rootDb().query(
-    `select count(*)::int as n from information_schema.columns
-      where table_schema = 'ledger' and table_name = 'entries' and column_name in ('transaction_id', 'amount', 'currency')`,
+  // The ledger: every transaction's entries sum to zero per currency.
+  const { rows: unbalanced } = await rootDb().query(
+    "select transaction_id, currency, sum(amount) from ledger.entries group by 1, 2 having sum(amount) <> 0",
   );
-  if (ledger[0].n === 3) {
-    const { rows: unbalanced } = await rootDb().query(
-      "select transaction_id, currency, sum(amount) from ledger.entries group by 1, 2 having sum(amount) <> 0",
-    );
-    expect(unbalanced).toEqual([]);
-  }
+  expect(unbalanced).toEqual([]);
 }
 
 describe("fuzzing every mutation input", () => {
   it("finds the mutations by introspection", () => {
     const mutations = Object.keys(schema.getMutationType()?.getFields() ?? {});
-    expect(mutations).toEqual(expect.arrayContaining(["register", "login", "createOrganization"]));
-    expect(exposedSchemas.length).toBeGreaterThan(0);
+    // Mutations of several modules, so the run below reaches beyond auth.
+    expect(mutations).toEqual(
+      expect.arrayContaining(["register", "login", "createOrganization", "ledgerPostTransfer", "inboxReplayMessages", "opsUnlockWorkers", "financePostTransaction"]),
+    );
   });
 
   it("answers random, huge, unicode and wrongly typed input with coded errors and keeps the invariants", async () => {

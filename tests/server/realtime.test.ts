@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { codesOf, registerUser, testJwt, useTestApi, type SignedIn } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
+import { until } from "../helpers/until.ts";
 
 
 const revocationCheckIntervalMs = 200;
@@ -116,16 +117,15 @@ const realNotifications = (result: Result) => result.data?.notificationAdded.eve
  * one comes back: from then on the subscription is live.
  */
 async function untilListening(feed: Feed, userId: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
+  const probeAnswered = async () => {
     await rootDb().query("select pg_notify('gw:notifications:' || $1, $2)", [userId, JSON.stringify({ id: 0, event: "probe" })]);
-    try {
-      await feed.results.take((result) => result.data?.notificationAdded.event === "probe", 100, "a probe");
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-  }
+    return feed.results.take((result) => result.data?.notificationAdded.event === "probe", 100, "a probe").then(
+      () => true,
+      () => false,
+    );
+  };
+  // Each probe waits 100 ms for its answer itself.
+  await until(probeAnswered, Boolean, { timeoutMs: 10_000, intervalMs: 0, what: "a probe coming back over the subscription" });
 }
 
 async function notify(userId: string, topic: string, message: string, payload: unknown = {}): Promise<string> {

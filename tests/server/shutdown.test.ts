@@ -34,7 +34,7 @@ describe("stopping the API", () => {
     // Plan the operation once first: planning is synchronous and would hold back the others.
     expect(await post(url, "{ testSleep(seconds: 0) }")).toMatchObject({ status: 200 });
     const inFlight = Array.from({ length: 12 }, () => post(url, "{ testSleep(seconds: 1) }"));
-    await until(async () => api.api().inFlight(), (n) => n === 12, 900);
+    await until(async () => api.api().inFlight(), (n) => n === 12, { timeoutMs: 900, what: "12 requests in flight" });
     const stopped = api.api().stop();
     await sleep(50);
     expect(await post(url, "{ __typename }")).toEqual({ error: "ECONNREFUSED" });
@@ -48,7 +48,7 @@ describe("stopping the API", () => {
   it("stops waiting after the shutdown timeout", async () => {
     expect(await post(bounded.url, "{ testSleep(seconds: 0) }")).toMatchObject({ status: 200 });
     const slow = post(bounded.url, "{ testSleep(seconds: 3) }");
-    await until(async () => bounded.api().inFlight(), (n) => n === 1, 900);
+    await until(async () => bounded.api().inFlight(), (n) => n === 1, { timeoutMs: 900, what: "1 request in flight" });
     const started = Date.now();
     await bounded.api().stop();
     expect(Date.now() - started).toBeLessThan(2500);
@@ -87,11 +87,9 @@ describe("groundwork serve on SIGTERM under load", () => {
     child.stderr.on("data", (chunk) => (log += chunk));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
-      if ((await post(url, "{ __typename }")) && "status" in (await post(url, "{ __typename }"))) break;
-      if (i > 300) throw new Error(`server did not start: ${log}`);
-      await sleep(100);
-    }
+    await until(() => post(url, "{ __typename }"), (result) => "status" in result, { timeoutMs: 30_000, intervalMs: 100 }).catch((error: Error) => {
+      throw new Error(`server did not start: ${error.message}\n${log}`);
+    });
     let stop = false;
     let signalledAt = 0;
     const results: Array<{ status: number } | { error: string; at: number }> = [];

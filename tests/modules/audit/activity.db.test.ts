@@ -7,7 +7,7 @@ import {
   createOrganization,
   createUser,
   one,
-  operatorClaims,
+  roleClaims,
   type TestOrganization,
   type TestUser,
 } from "../../helpers/fixtures.ts";
@@ -155,7 +155,7 @@ describe("adding a member", () => {
     await withTransaction(async (tx) => {
       const { alice, bob, org } = await aliceAddsBob(tx);
       const operator = await createUser(tx, "actop");
-      await tx.become(await operatorClaims(tx, operator));
+      await tx.become(await roleClaims(tx, operator, "gw_admin"));
       expect(await summaries(tx, org)).toEqual([`${alice.username} created ${org.name}`, `${alice.username} added ${bob.username} to ${org.name}`]);
     });
   });

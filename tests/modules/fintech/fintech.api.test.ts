@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { codesOf, registerUser, useTestApi, type SignedIn } from "../../helpers/api.ts";
+import { codesOf, registerUser, registerWithRole, useTestApi, type SignedIn } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 
 /** The capstone module through GraphQL: a finance clerk and a signed-in customer. */
@@ -9,17 +9,8 @@ let customer: SignedIn;
 let accountId = "";
 let productId = "";
 
-async function staffToken(role: string): Promise<string> {
-  const user = await registerUser(api, role.replace("role_", ""));
-  await rootDb().query("insert into auth.user_roles (user_id, role_name) values ($1, $2)", [user.userId, role]);
-  const assumed = await api.graphql(`mutation($role: String!) { assumeRole(input: { role: $role }) { accessToken } }`, { role }, user.accessToken);
-  const token = assumed.body.data?.assumeRole?.accessToken;
-  if (typeof token !== "string") throw new Error(`assumeRole failed: ${JSON.stringify(assumed.body)}`);
-  return token;
-}
-
 beforeAll(async () => {
-  clerk = await staffToken("role_finance");
+  clerk = (await registerWithRole(api, "role_finance")).roleToken;
   customer = await registerUser(api, "capcust");
   const created = await api.graphql(
     `mutation($input: CreateFinanceCustomerInput!) { createFinanceCustomer(input: $input) { financeCustomer { customerId } } }`,

@@ -1,15 +1,14 @@
 import type { Claims, TestTransaction } from "../../helpers/db.ts";
-import { createUser, one, uniqueName, type TestUser } from "../../helpers/fixtures.ts";
+import { createUser, one, roleClaims, uniqueName, type TestUser } from "../../helpers/fixtures.ts";
 
 /** The staff roles of the capstone module (from the foundation). */
 export const staffRoles = ["role_sales", "role_finance", "role_support", "role_hr", "role_readonly"] as const;
 export type StaffRole = (typeof staffRoles)[number];
 
 /** Registers a user and grants them a staff role; claims run as that role. */
-export async function createStaff(tx: TestTransaction, role: string): Promise<TestUser & { staffClaims: Claims }> {
+export async function createStaff(tx: TestTransaction, role: StaffRole): Promise<TestUser & { staffClaims: Claims }> {
   const user = await createUser(tx, role.replace("role_", "st"));
-  await tx.asRoot(() => tx.query("insert into auth.user_roles (user_id, role_name) values ($1, $2)", [user.userId, role]));
-  return { ...user, staffClaims: { ...user.claims, role } };
+  return { ...user, staffClaims: await roleClaims(tx, user, role) };
 }
 
 /** A finance customer (as root), linked to `user` when given; returns its id. */

@@ -3,7 +3,7 @@ import { createLogger } from "../../../src/logger.ts";
 import { startWorker, type Worker } from "../../../src/worker/runner.ts";
 import { signPayload } from "../../../src/signature.ts";
 import { defaultTaskOptions } from "../../../src/config.ts";
-import { codesOf, registerOperator, registerUser, useTestApi } from "../../helpers/api.ts";
+import { codesOf, registerWithRole, registerUser, useTestApi } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 import { until } from "../../helpers/until.ts";
 
@@ -117,11 +117,13 @@ describe("POST /webhooks/:source", () => {
     expect(await codeOf(forged)).toBe("UNAUTHENTICATED");
     const unsigned = await send(sources.recorded, body);
     expect(unsigned.status).toBe(401);
+    expect(await codeOf(unsigned)).toBe("UNAUTHENTICATED");
     // Tampered body under a signature made for another body.
     const tampered = await send(sources.recorded, JSON.stringify({ id, amount: 1e6 }), {
       "x-groundwork-signature": signPayload(secrets[sources.recorded]!, body),
     });
     expect(tampered.status).toBe(401);
+    expect(await codeOf(tampered)).toBe("UNAUTHENTICATED");
     expect(await messageOf(sources.recorded, id)).toBeUndefined();
     const { rows } = await rootDb().query("select count(*)::int as n from inbox.sources where source = $1", [sources.recorded]);
     expect(rows[0].n).toBe(1);
@@ -131,6 +133,7 @@ describe("POST /webhooks/:source", () => {
     const id = nextId("stale");
     const response = await signed(sources.recorded, { id }, Math.floor(Date.now() / 1000) - 600);
     expect(response.status).toBe(401);
+    expect(await codeOf(response)).toBe("UNAUTHENTICATED");
     expect(await messageOf(sources.recorded, id)).toBeUndefined();
   });
 
@@ -141,6 +144,7 @@ describe("POST /webhooks/:source", () => {
     expect(await codeOf(bad)).toBe("BAD_REQUEST");
     const noId = await signed(sources.recorded, { type: "x" });
     expect(noId.status).toBe(400);
+    expect(await codeOf(noId)).toBe("BAD_REQUEST");
   });
 
   it("stores a signed message, answers 200 at once, and the worker processes it once", async () => {
@@ -187,7 +191,7 @@ describe("POST /webhooks/:source", () => {
     expect(dead!.last_error).toMatch(/^P0001/);
     expect(await effectsOf(id)).toBe(0);
 
-    const adminToken = (await registerOperator(api, "inboxadm")).operatorToken;
+    const adminToken = (await registerWithRole(api, "gw_admin", "inboxadm")).roleToken;
     const listed = await api.graphql(
       `query($source: String) { inboxMessages(condition: { status: "dead", source: $source }) { nodes { messageId externalId attempts } } }`,
       { source: sources.flaky },

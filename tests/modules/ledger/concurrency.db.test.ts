@@ -91,6 +91,7 @@ async function assertBooks(world: string, ids: string[], committed: Move[]) {
       group by a.account_id`,
     [[world, ...ids]],
   );
+  expect(rows).toHaveLength(ids.length + 1);
   let grand = 0n;
   for (const row of rows) {
     expect(row.balance).toBe(row.total);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { codesOf, registerOperator, registerUser, useTestApi, type SignedIn } from "../../helpers/api.ts";
+import { codesOf, registerWithRole, registerUser, useTestApi, type SignedIn } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 
 /** The ledger through GraphQL: mutations with their error codes, statements, holds, operator reads. */
@@ -32,7 +32,7 @@ async function walletWith(user: SignedIn, amount: number): Promise<string> {
 }
 
 beforeAll(async () => {
-  operatorToken = (await registerOperator(api, "ledadm")).operatorToken;
+  operatorToken = (await registerWithRole(api, "gw_admin", "ledadm")).roleToken;
   world = await createAccount(operatorToken, { code: `world-${tag()}`, name: "World", kind: "equity", allowNegative: true });
 });
 

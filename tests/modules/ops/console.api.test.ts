@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { codesOf, registerOperator, registerUser, useTestApi, type SignedIn } from "../../helpers/api.ts";
+import { codesOf, registerWithRole, registerUser, useTestApi, type SignedIn } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 
 /**
@@ -8,7 +8,7 @@ import { rootDb } from "../../helpers/db.ts";
  */
 const api = useTestApi();
 const task = `ops_probe_${process.pid}`;
-let admin: SignedIn & { operatorToken: string };
+let admin: SignedIn & { roleToken: string };
 let user: SignedIn;
 
 async function addJobs(count: number): Promise<string[]> {
@@ -20,7 +20,7 @@ async function addJobs(count: number): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  admin = await registerOperator(api, "opsadmin");
+  admin = await registerWithRole(api, "gw_admin", "opsadmin");
   user = await registerUser(api, "opsuser");
 });
 
@@ -31,7 +31,7 @@ describe("operator console", () => {
     const result = await api.graphql(
       `query { opsQueueDepth { nodes { taskIdentifier ready scheduled running retrying dead oldestReadyAt } } }`,
       {},
-      admin.operatorToken,
+      admin.roleToken,
     );
     expect(result.body.errors).toBeUndefined();
     const row = result.body.data?.opsQueueDepth.nodes.find((node: { taskIdentifier: string }) => node.taskIdentifier === task);
@@ -45,14 +45,14 @@ describe("operator console", () => {
     const listed = await api.graphql(
       `query($task: String) { opsJobs(state: "dead", taskIdentifier: $task) { nodes { jobId state lastError attempts maxAttempts } } }`,
       { task },
-      admin.operatorToken,
+      admin.roleToken,
     );
     expect(listed.body.data?.opsJobs.nodes).toContainEqual({ jobId: dead, state: "dead", lastError: "gave up", attempts: 25, maxAttempts: 25 });
 
     const retried = await api.graphql(
       `mutation($ids: [BigInt]) { opsRetryJobs(input: { jobIds: $ids }) { jobs { jobId state attempts } } }`,
       { ids: [dead] },
-      admin.operatorToken,
+      admin.roleToken,
     );
     expect(retried.body.errors).toBeUndefined();
     expect(retried.body.data?.opsRetryJobs.jobs).toEqual([{ jobId: dead, state: "ready", attempts: 0 }]);
@@ -60,7 +60,7 @@ describe("operator console", () => {
     const cancelled = await api.graphql(
       `mutation($ids: [BigInt]) { opsCancelJobs(input: { jobIds: $ids }) { cancelledCount } }`,
       { ids: [other] },
-      admin.operatorToken,
+      admin.roleToken,
     );
     expect(cancelled.body.data?.opsCancelJobs.cancelledCount).toBe(1);
     const { rows } = await rootDb().query("select count(*)::int as n from graphile_worker._private_jobs where id = $1", [other]);
@@ -69,7 +69,7 @@ describe("operator console", () => {
     const unknown = await api.graphql(
       `mutation { opsCancelJobs(input: { jobIds: ["999999999999"] }) { cancelledCount } }`,
       {},
-      admin.operatorToken,
+      admin.roleToken,
     );
     expect(codesOf(unknown)).toEqual(["NTFND"]);
   });
@@ -81,7 +81,7 @@ describe("operator console", () => {
     const unlocked = await api.graphql(
       `mutation($ids: [String]) { opsUnlockWorkers(input: { workerIds: $ids }) { unlockedCount } }`,
       { ids: [workerId] },
-      admin.operatorToken,
+      admin.roleToken,
     );
     expect(unlocked.body.data?.opsUnlockWorkers.unlockedCount).toBe(1);
     const { rows } = await rootDb().query("select locked_by from graphile_worker._private_jobs where id = $1", [job]);
@@ -92,7 +92,7 @@ describe("operator console", () => {
     const result = await api.graphql(
       `query { opsOutboxHealth { nodes { pendingDispatches lagSeconds deadLetters attemptsLastHour successRateLastHour inboxPending inboxDead } } }`,
       {},
-      admin.operatorToken,
+      admin.roleToken,
     );
     expect(result.body.errors).toBeUndefined();
     const [health] = result.body.data?.opsOutboxHealth.nodes;
@@ -117,7 +117,7 @@ describe("operator console", () => {
   });
 
   it("refuses an operator token once the gw_admin grant is withdrawn", async () => {
-    const { operatorToken: token, ...revoked } = await registerOperator(api, "opsgone");
+    const { roleToken: token, ...revoked } = await registerWithRole(api, "gw_admin", "opsgone");
     expect((await api.graphql(`query { opsJobs { totalCount } }`, {}, token)).body.errors).toBeUndefined();
     await rootDb().query("delete from auth.user_roles where user_id = $1", [revoked.userId]);
     expect(codesOf(await api.graphql(`query { opsJobs { totalCount } }`, {}, token))).toEqual(["DNIED"]);

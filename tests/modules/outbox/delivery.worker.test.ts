@@ -7,7 +7,7 @@ import { createLogger } from "../../../src/logger.ts";
 import { startWorker, type Worker } from "../../../src/worker/runner.ts";
 import { defaultTaskOptions } from "../../../src/config.ts";
 import { verifySignature } from "../../../src/signature.ts";
-import { codesOf, registerOperator, registerUser, useTestApi } from "../../helpers/api.ts";
+import { codesOf, registerWithRole, registerUser, useTestApi } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 import { until } from "../../helpers/until.ts";
 import { useReceiver, type Received } from "../../helpers/receiver.ts";
@@ -187,7 +187,7 @@ describe("outbox delivery", () => {
       const dead = await until(() => dispatchOf(eventId), (d) => d?.status === "dead");
       expect(dead).toMatchObject({ status: "dead", attempts: retryPolicy.maxAttempts });
 
-      const adminToken = (await registerOperator(api, "opsadm")).operatorToken;
+      const adminToken = (await registerWithRole(api, "gw_admin", "opsadm")).roleToken;
 
       const listed = await api.graphql(
         `query { outboxDispatches(condition: { status: "dead" }) { nodes { dispatchId eventId lastHttpStatus } } }`,

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { codesOf, registerOperator, registerUser, useTestApi, type SignedIn } from "../../helpers/api.ts";
+import { codesOf, registerWithRole, registerUser, useTestApi, type SignedIn } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 
 /** The platform primitives through GraphQL, as each kind of caller sees them. */
@@ -34,7 +34,7 @@ const createSubscription = (token: string, organizationId: string, url = "https:
   );
 
 beforeAll(async () => {
-  adminToken = (await registerOperator(api, "platadm")).operatorToken;
+  adminToken = (await registerWithRole(api, "gw_admin", "platadm")).roleToken;
 });
 
 describe("webhook subscriptions", () => {

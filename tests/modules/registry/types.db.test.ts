@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { withTransaction, type TestTransaction } from "../../helpers/db.ts";
-import { anonymous, countAsRoot, createUser, one, operatorClaims } from "../../helpers/fixtures.ts";
+import { anonymous, countAsRoot, createUser, one, roleClaims } from "../../helpers/fixtures.ts";
 
 // The type registry: a domain table made in the test (as root, rolled back with
 // it) gets a status column through registry.add_type_column, and the database
@@ -250,7 +250,7 @@ describe("who may read and change registry.types", () => {
           [namespace],
         );
       });
-      await tx.become(await operatorClaims(tx, operator));
+      await tx.become(await roleClaims(tx, operator, "gw_admin"));
       await tx.query("insert into registry.types (namespace, code, label, description) values ($1, 'lent', 'Lent out', 'Borrowed by someone')", [
         namespace,
       ]);
@@ -273,7 +273,7 @@ describe("who may read and change registry.types", () => {
     await withTransaction(async (tx) => {
       await createThings(tx);
       const operator = await createUser(tx, "regop");
-      await tx.become(await operatorClaims(tx, operator));
+      await tx.become(await roleClaims(tx, operator, "gw_admin"));
       expect(await tx.errorCode(() => tx.query("update registry.types set code = 'live' where namespace = $1 and code = 'active'", [namespace]))).toBe(
         "42501",
       );
