@@ -4,7 +4,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { createLogger } from "../../src/logger.ts";
 import { crontab } from "../../src/worker/crontab.ts";
 import { startWorker } from "../../src/worker/runner.ts";
-import { taskList } from "../../src/worker/tasks/index.ts";
+import { defaultTaskOptions, makeTaskList, taskList } from "../../src/worker/tasks/index.ts";
 import { rootDb } from "../helpers/db.ts";
 
 const ownerPool = new pg.Pool({ connectionString: inject("testDatabase").ownerUrl, max: 4 });
@@ -36,7 +36,9 @@ describe("worker", () => {
   it("schedules only tasks that exist", () => {
     const items = parseCrontab(crontab);
     expect(items.length).toBeGreaterThan(0);
-    for (const item of items) expect(Object.keys(taskList)).toContain(item.task);
+    // Only the names matter here, not a working clean-up.
+    const tasks = makeTaskList(defaultTaskOptions, { workerUtils: { cleanup: async () => undefined } });
+    for (const item of items) expect(Object.keys(tasks)).toContain(item.task);
   });
 
   it("cleanup of the refresh-token blacklist deletes only expired entries", async () => {
