@@ -334,10 +334,7 @@ async function orphanedDispatches(root: pg.Client, aggregateType: string): Promi
        from outbox.dispatches d
        join outbox.events e on e.event_id = d.event_id
       where e.aggregate_type = $1 and d.status = 'pending'
-        and not exists (
-          select 1 from graphile_worker._private_jobs j
-            join graphile_worker._private_job_queues q on q.id = j.job_queue_id
-           where q.queue_name = 'outbox:' || d.partition)`,
+        and not exists (select 1 from graphile_worker.jobs j where j.queue_name = 'outbox:' || d.partition)`,
     [aggregateType],
   );
   return rows[0]!.n;

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { modules, moduleOfSplit, type ModuleInfo } from "../../src/modules.ts";
 import { migrationsFolder, projectRoot } from "../../src/paths.ts";
 import { crontab } from "../../src/worker/crontab.ts";
+import { defaultTaskOptions } from "../../src/config.ts";
 import { makeTaskList } from "../../src/worker/tasks/index.ts";
 import { headings, plainText, readMarkdown, tables } from "../helpers/markdown.ts";
 
@@ -140,16 +141,18 @@ describe("the module pages", () => {
 });
 
 describe("worker tasks and cron", () => {
+  // The worker's whole task list; the clean-up stub stands in for the WorkerUtils startWorker makes.
+  const workerTasks = () => makeTaskList(defaultTaskOptions, { workerUtils: { cleanup: async () => undefined } });
   it("gives every task of the worker's task list exactly one owning module", () => {
     const owners = (task: string) => all.filter((module) => module.tasks.includes(task)).map((module) => module.name);
-    const wrong = Object.keys(makeTaskList())
+    const wrong = Object.keys(workerTasks())
       .map((task) => ({ task, owners: owners(task) }))
       .filter(({ owners }) => owners.length !== 1);
     expect(wrong).toEqual([]);
   });
 
   it("names in modules only tasks the worker runs", () => {
-    const taskList = makeTaskList();
+    const taskList = workerTasks();
     expect(all.flatMap((module) => module.tasks.filter((task) => !Object.hasOwn(taskList, task)))).toEqual([]);
   });
 

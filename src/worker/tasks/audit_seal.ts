@@ -1,15 +1,8 @@
 import type { Task } from "graphile-worker";
+import { drain } from "../drain.ts";
 
-const batch = 10_000;
-
-/** Appends committed change-log rows to the audit hash chain (crontab, every minute). */
+/** Appends committed change-log rows to the audit hash chain (crontab, every minute), ten thousand per statement. */
 export const audit_seal: Task = async (_payload, helpers) => {
-  let sealed = batch;
-  let total = 0;
-  while (sealed === batch) {
-    const { rows } = await helpers.query<{ sealed: number }>("select audit_private.seal($1) as sealed", [batch]);
-    sealed = rows[0]?.sealed ?? 0;
-    total += sealed;
-  }
-  if (total > 0) helpers.logger.debug(`sealed ${total} audit rows`);
+  const sealed = await drain(helpers, "select audit_private.seal($1) as handled", 10_000);
+  if (sealed > 0) helpers.logger.debug(`sealed ${sealed} audit rows`);
 };

@@ -1,4 +1,4 @@
-import type { TaskList } from "graphile-worker";
+import type { TaskList, WorkerUtils } from "graphile-worker";
 import { defaultTaskOptions, type TaskOptions } from "../../config.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
@@ -6,12 +6,18 @@ import { finance_create_partitions } from "./finance_create_partitions.ts";
 import { finance_refresh_views } from "./finance_refresh_views.ts";
 import { makeInboxProcess } from "./inbox_process.ts";
 import { ledger_expire_holds } from "./ledger_expire_holds.ts";
-import { ops_gc_job_queues } from "./ops_gc_job_queues.ts";
+import { makeOpsGcJobQueues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver } from "./outbox_deliver.ts";
 import { outbox_sweep } from "./outbox_sweep.ts";
 
-/** Every task the worker runs, by identifier (jobs are also added from SQL). */
-export function makeTaskList(options: TaskOptions = defaultTaskOptions): TaskList {
+/** What some tasks need beyond their job helpers. */
+export interface TaskDependencies {
+  /** graphile-worker's utilities on the worker's own pool, made once by startWorker (its documented clean-up). */
+  workerUtils: Pick<WorkerUtils, "cleanup">;
+}
+
+/** The tasks that need nothing but their job helpers. */
+function helperTasks(options: TaskOptions): TaskList {
   return {
     audit_seal,
     auth_cleanup_refresh_token_blacklist,
@@ -19,10 +25,22 @@ export function makeTaskList(options: TaskOptions = defaultTaskOptions): TaskLis
     finance_refresh_views,
     inbox_process: makeInboxProcess(options.inbox),
     ledger_expire_holds,
-    ops_gc_job_queues,
     outbox_deliver: makeOutboxDeliver(options.webhooks),
     outbox_sweep,
   };
 }
 
-export const taskList: TaskList = makeTaskList();
+/** Every task the worker runs, by identifier (jobs are also added from SQL). */
+export function makeTaskList(options: TaskOptions, { workerUtils }: TaskDependencies): TaskList {
+  return {
+    ...helperTasks(options),
+    ops_gc_job_queues: makeOpsGcJobQueues(workerUtils),
+  };
+}
+
+/**
+ * The tasks that need nothing but their job helpers, with default options, for
+ * running one with runOnce (tests). The worker runs makeTaskList's, which adds
+ * the tasks that need its WorkerUtils.
+ */
+export const taskList: TaskList = helperTasks(defaultTaskOptions);

@@ -1,15 +1,8 @@
 import type { Task } from "graphile-worker";
-
-const batch = 1_000;
+import { drain } from "../drain.ts";
 
 /** Releases pending ledger holds past their expiry (crontab, every minute), a thousand per statement. */
 export const ledger_expire_holds: Task = async (_payload, helpers) => {
-  let expired = batch;
-  let total = 0;
-  while (expired === batch) {
-    const { rows } = await helpers.query<{ expired: number }>("select ledger_private.expire_holds($1) as expired", [batch]);
-    expired = rows[0]?.expired ?? 0;
-    total += expired;
-  }
-  if (total > 0) helpers.logger.info(`expired ${total} ledger holds`);
+  const expired = await drain(helpers, "select ledger_private.expire_holds($1) as handled", 1_000);
+  if (expired > 0) helpers.logger.info(`expired ${expired} ledger holds`);
 };

@@ -1,12 +1,12 @@
-import type { Task } from "graphile-worker";
+import type { Task, WorkerUtils } from "graphile-worker";
 
 /**
- * Removes named queues no job uses any more (graphile-worker's GC_JOB_QUEUES).
- * graphile-worker never removes a queue by itself; outbox partitions use 64 fixed ones.
+ * Removes named queues no job uses and nobody has locked, through graphile-worker's
+ * documented clean-up (GC_JOB_QUEUES): graphile-worker never removes a queue by
+ * itself. Outbox partitions use 64 fixed ones, so this is for other named queues.
  */
-export const ops_gc_job_queues: Task = async (_payload, helpers) => {
-  await helpers.query(`
-    delete from graphile_worker._private_job_queues job_queues
-     where locked_at is null
-       and not exists (select 1 from graphile_worker._private_jobs jobs where jobs.job_queue_id = job_queues.id)`);
-};
+export function makeOpsGcJobQueues(workerUtils: Pick<WorkerUtils, "cleanup">): Task {
+  return async () => {
+    await workerUtils.cleanup({ tasks: ["GC_JOB_QUEUES"] });
+  };
+}

@@ -3,7 +3,7 @@ import { codesOf, registerWithRole, registerUser, useTestApi, type SignedIn } fr
 import { rootDb } from "../../helpers/db.ts";
 
 /**
- * The operator console over graphile-worker's own tables. Jobs here belong to
+ * The operator console over graphile-worker's jobs. Jobs here belong to
  * a task no worker runs, so they stay where the test puts them.
  */
 const api = useTestApi();
@@ -27,7 +27,7 @@ beforeAll(async () => {
 describe("operator console", () => {
   it("shows queue depth per task", async () => {
     const [, failed] = await addJobs(3);
-    await rootDb().query("update graphile_worker._private_jobs set attempts = 1, last_error = 'boom' where id = $1", [failed]);
+    await rootDb().query("select graphile_worker.reschedule_jobs(array[$1]::bigint[], attempts := 1)", [failed]);
     const result = await api.graphql(
       `query { opsQueueDepth { nodes { taskIdentifier ready scheduled running retrying dead oldestReadyAt } } }`,
       {},
@@ -63,7 +63,7 @@ describe("operator console", () => {
       admin.roleToken,
     );
     expect(cancelled.body.data?.opsCancelJobs.cancelledCount).toBe(1);
-    const { rows } = await rootDb().query("select count(*)::int as n from graphile_worker._private_jobs where id = $1", [other]);
+    const { rows } = await rootDb().query("select count(*)::int as n from graphile_worker.jobs where id = $1", [other]);
     expect(rows[0].n).toBe(0);
 
     const unknown = await api.graphql(
@@ -77,6 +77,7 @@ describe("operator console", () => {
   it("releases the jobs a dead worker held", async () => {
     const [job] = await addJobs(1);
     const workerId = `worker-gone-${process.pid}`;
+    // No public function locks a job without running it: fake the dead worker's lock.
     await rootDb().query("update graphile_worker._private_jobs set locked_at = now(), locked_by = $2, attempts = 1 where id = $1", [job, workerId]);
     const unlocked = await api.graphql(
       `mutation($ids: [String]) { opsUnlockWorkers(input: { workerIds: $ids }) { unlockedCount } }`,
@@ -84,7 +85,7 @@ describe("operator console", () => {
       admin.roleToken,
     );
     expect(unlocked.body.data?.opsUnlockWorkers.unlockedCount).toBe(1);
-    const { rows } = await rootDb().query("select locked_by from graphile_worker._private_jobs where id = $1", [job]);
+    const { rows } = await rootDb().query("select locked_by from graphile_worker.jobs where id = $1", [job]);
     expect(rows).toEqual([{ locked_by: null }]);
   });
 
@@ -112,7 +113,7 @@ describe("operator console", () => {
     expect(codesOf(cancel)).toEqual(["42501"]);
     const anonymous = await api.graphql(`query { opsOutboxHealth { nodes { lagSeconds } } }`);
     expect(codesOf(anonymous)).toEqual(["42501"]);
-    const { rows } = await rootDb().query("select count(*)::int as n from graphile_worker._private_jobs where id = $1", [job]);
+    const { rows } = await rootDb().query("select count(*)::int as n from graphile_worker.jobs where id = $1", [job]);
     expect(rows[0].n).toBe(1);
   });
 

@@ -270,7 +270,7 @@ describe("outbox delivery", () => {
       // A killed worker's jobs stay locked for graphile-worker's 4-hour timeout; an operator
       // releases them (ops.unlock_workers does exactly this) instead of waiting.
       const { rows: dead } = await rootDb().query<{ locked_by: string }>(
-        "select distinct locked_by from graphile_worker._private_jobs where locked_by is not null",
+        "select distinct locked_by from graphile_worker.jobs where locked_by is not null",
       );
       await rootDb().query("select graphile_worker.force_unlock_workers($1::text[])", [dead.map((row) => row.locked_by)]);
 

@@ -156,9 +156,9 @@ describe("outbox safety net", () => {
         events[0]!.event_id,
       ]);
       const key = `outbox:${dispatches[0]!.partition}`;
-      const jobsWithKey = async () => (await client.query("select count(*)::int as n from graphile_worker._private_jobs where key = $1", [key])).rows[0].n;
+      const jobsWithKey = async () => (await client.query("select count(*)::int as n from graphile_worker.jobs where key = $1", [key])).rows[0].n;
       expect(await jobsWithKey()).toBe(1);
-      await client.query("delete from graphile_worker._private_jobs where key = $1", [key]);
+      await client.query("select graphile_worker.remove_job($1)", [key]);
       await client.query("update outbox.dispatches set next_attempt_at = now() - interval '1 minute' where event_id = $1", [events[0]!.event_id]);
       expect(await jobsWithKey()).toBe(0);
       const { rows } = await client.query("select outbox_private.requeue_orphans() as n");
