@@ -6,11 +6,12 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { openDatabase, type DatabaseHandle } from "./db/database.ts";
 import { withClient } from "./db/diagnose.ts";
 import { inspectDatabase } from "./db/inspect.ts";
-import { migrateDatabase, resetAndMigrate } from "./db/migrate.ts";
+import { commitMigration, migrateDatabase, resetAndMigrate, shadowDatabaseUrl } from "./db/migrate.ts";
 import { afterResetPlaceholders } from "./db/provision.ts";
 import { defaultSeedSizes, scaledSeedSizes, seedCapstone } from "./db/seed.ts";
-import { redact } from "./db/urls.ts";
-import { boot, makeTokenService } from "./groundwork.ts";
+import { writeReference } from "./db/reference.ts";
+import { databaseName, redact, withDatabase } from "./db/urls.ts";
+import { boot, makeTokenService, migrateTarget } from "./groundwork.ts";
 import { buildManifest } from "./server/persisted.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
@@ -21,6 +22,11 @@ const usage = `groundwork <command>
   worker                worker only
   migrate               apply migrations and the graphile-worker schema
   reset [--yes]         drop and recreate the database from migrations (development only)
+  reference             migrate, then rewrite the generated schema reference from the database:
+                        docs/reference/<module>.md and docs/schema.graphql (never edit them by hand)
+  commit [--message M]  commit migrations/current/ as the next migrations/committed/ file
+                        (graphile-migrate commit, checked on a shadow database), then rewrite
+                        the reference from the shadow database (development only)
   token --user <id|email|username> [--role R] [--org O]
                         mint a development access token
   db-url                print the connection strings of the embedded database
@@ -38,7 +44,7 @@ async function seed(config: Config, logger: Logger, scale: number): Promise<void
   if (!Number.isFinite(scale) || scale <= 0 || scale > 10) throw new Error("seed --scale takes a number above 0 and at most 10.");
   const sizes = scale === 1 ? defaultSeedSizes : scaledSeedSizes(scale);
   await withOpenDatabase(config, logger, async (db) => {
-    await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+    await migrateDatabase(migrateTarget(config, db, logger));
     const tty = process.stdout.isTTY;
     const result = await seedCapstone({
       ownerUrl: db.ownerUrl,
@@ -83,6 +89,18 @@ async function runUntilSignal(config: Config, logger: Logger, parts: { api: bool
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
+/**
+ * graphile-migrate runs .gmrc's command actions with the database in GM_DBURL
+ * (and DATABASE_URL set to a decoy): point the configuration at it, with
+ * gw_authenticator on the same database, and provision nothing.
+ */
+function hookConfig(config: Config): Config {
+  const url = process.env.GM_DBURL;
+  if (!url) return config;
+  const authDatabaseUrl = config.authDatabaseUrl && withDatabase(config.authDatabaseUrl, databaseName(url));
+  return { ...config, databaseUrl: url, authDatabaseUrl, rootDatabaseUrl: undefined };
+}
+
 /** Opens the database, runs `fn`, and always stops an embedded cluster afterwards. */
 async function withOpenDatabase<T>(config: Config, logger: Logger, fn: (db: DatabaseHandle) => Promise<T>): Promise<T> {
   const db = await openDatabase(config, logger);
@@ -106,7 +124,7 @@ async function confirm(question: string): Promise<boolean> {
 async function mintToken(config: Config, logger: Logger, user: string, role: string, org: string | undefined): Promise<void> {
   const tokens = await makeTokenService(config);
   await withOpenDatabase(config, logger, async (db) => {
-    await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+    await migrateDatabase(migrateTarget(config, db, logger));
     const grant = await withClient(db.ownerUrl, "minting a token", async (client) => {
       const { rows } = await client.query<{ user_id: string; session_id: string }>(
         "select * from auth_private.create_development_session($1, $2, $3)",
@@ -132,6 +150,7 @@ async function main(argv: string[]): Promise<void> {
       org: { type: "string" },
       scale: { type: "string" },
       out: { type: "string" },
+      message: { type: "string", short: "m" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -160,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
       return runUntilSignal(config, logger, { api: false, worker: true });
     case "migrate":
       return withOpenDatabase(config, logger, async (db) => {
-        await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+        await migrateDatabase(migrateTarget(config, db, logger));
         logger.info("database is up to date");
       });
     case "reset": {
@@ -171,10 +190,24 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       return withOpenDatabase(config, logger, async (db) => {
-        await resetAndMigrate({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+        await resetAndMigrate(migrateTarget(config, db, logger));
         logger.info("database reset and migrated");
       });
     }
+    case "reference":
+      if (config.env === "production") throw new Error("reference writes into the checkout; it is refused with NODE_ENV=production.");
+      return withOpenDatabase(hookConfig(config), logger, async (db) => {
+        // Run as a graphile-migrate action (.gmrc), the database is the one it has just migrated, still under its migration lock.
+        if (!process.env.GM_DBURL) await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+        const changed = await writeReference(db.authenticatorUrl, logger);
+        console.log(changed.length ? `Rewrote ${changed.join(", ")}.` : "The reference is up to date.");
+      });
+    case "commit":
+      if (config.env === "production") throw new Error("commit is for development only (NODE_ENV=production).");
+      return withOpenDatabase(config, logger, async (db) => {
+        await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+        await commitMigration({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger, referenceUrl: db.authenticatorUrl }, values.message);
+      });
     case "token":
       if (config.env === "production") throw new Error("token mints development tokens; it is refused with NODE_ENV=production.");
       if (!values.user) throw new Error("token needs --user <id|email|username>.");
@@ -183,7 +216,7 @@ async function main(argv: string[]): Promise<void> {
       return seed(config, logger, Number(values.scale ?? "1"));
     case "inspect":
       return withOpenDatabase(config, logger, async (db) => {
-        await migrateDatabase({ ownerUrl: db.ownerUrl, rootUrl: db.rootUrl, logger });
+        await migrateDatabase(migrateTarget(config, db, logger));
         await inspectDatabase(db.ownerUrl);
       });
     case "db-url": {
@@ -194,7 +227,7 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       return withOpenDatabase(config, logger, async (db) => {
-        console.log(`DATABASE_URL=${db.ownerUrl}\nAUTH_DATABASE_URL=${db.authenticatorUrl}\nROOT_DATABASE_URL=${db.rootUrl}\n${placeholders}`);
+        console.log(`DATABASE_URL=${db.ownerUrl}\nAUTH_DATABASE_URL=${db.authenticatorUrl}\nROOT_DATABASE_URL=${db.rootUrl}\nSHADOW_DATABASE_URL=${shadowDatabaseUrl(db.ownerUrl)}\n${placeholders}`);
         console.error("(the embedded cluster runs only while a groundwork command does: start it with npm start)");
       });
     }

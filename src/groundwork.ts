@@ -1,6 +1,6 @@
 import type { Config } from "./config.ts";
 import { openDatabase, type DatabaseHandle } from "./db/database.ts";
-import { migrateDatabase } from "./db/migrate.ts";
+import { migrateDatabase, type MigrateTarget } from "./db/migrate.ts";
 import type { Logger } from "./logger.ts";
 import { startApi, type Api } from "./server/app.ts";
 import { createTokenService, type TokenService } from "./server/jwt.ts";
@@ -22,6 +22,19 @@ export async function jwtSecret(config: Config): Promise<string> {
 
 export async function makeTokenService(config: Config): Promise<TokenService> {
   return createTokenService(config.jwt, await jwtSecret(config));
+}
+
+/**
+ * What every command migrates. In development a run of migrations/current/
+ * also rewrites the generated reference; never in production or tests.
+ */
+export function migrateTarget(config: Config, database: DatabaseHandle, logger: Logger): MigrateTarget {
+  return {
+    ownerUrl: database.ownerUrl,
+    rootUrl: database.rootUrl,
+    logger,
+    referenceUrl: config.env === "development" ? database.authenticatorUrl : undefined,
+  };
 }
 
 /**
@@ -47,7 +60,7 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
     await database.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the database"));
   };
   try {
-    await migrateDatabase({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, logger });
+    await migrateDatabase(migrateTarget(config, database, logger));
     if (parts.worker) worker = await startWorker({ ownerUrl: database.ownerUrl, concurrency: config.workerConcurrency, logger, tasks: config.tasks });
     if (parts.api) {
       api = await startApi({
