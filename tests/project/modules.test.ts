@@ -138,6 +138,19 @@ describe("the module pages", () => {
     expect(testFiles.filter((file) => !page.includes(file))).toEqual([]);
     expect(module.tasks.filter((task) => !page.includes(code(task)))).toEqual([]);
   });
+
+  it.each(documented.map((module) => [module.name, module] as const))("%s links, under Where its SQL is, every committed migration the index says touched it", (_name, module) => {
+    const index = readMarkdown(indexFile);
+    const touching = index
+      .split("\n")
+      .filter((line) => /^\| \[\d{6}\]/.test(line))
+      .filter((line) => (line.split("|").at(-2) ?? "").split(",").map((name) => name.trim()).includes(module.name))
+      .map((line) => line.match(/\[(\d{6})\]\(([^)]+)\)/)!);
+    expect(touching.length).toBeGreaterThan(0);
+    const page = readMarkdown(path.join("docs", "modules", `${module.name}.md`));
+    const section = page.slice(page.indexOf("## Where its SQL is"), page.indexOf("## Tests"));
+    expect(touching.filter(([, , target]) => !section.includes(`](${target})`)).map(([, number]) => number)).toEqual([]);
+  });
 });
 
 describe("worker tasks and cron", () => {

@@ -1,3 +1,8 @@
+--! Previous: sha1:075336b2f7bce5f583c53afc8aa1f01049ea0ae6
+--! Hash: sha1:f8ca79ecb1af045ae3f67d108b4d51c9bb6bd33b
+--! Message: inbox: definer comments say why (conventions)
+
+--! split: 2490-inbox-conventions.sql
 -- Conventions (tests/project/conventions.test.ts, docs/conventions.md): every
 -- security definer function says in its comment why it is one (text and smart
 -- tags kept, the reason added). Comments only: re-runnable, no change of behaviour.

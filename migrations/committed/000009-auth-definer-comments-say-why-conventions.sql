@@ -1,3 +1,8 @@
+--! Previous: sha1:f37a62f6271931ee5482209def5100e4c5ec2631
+--! Hash: sha1:c10084d14fe5e537bda84ef2e7143bb72c674102
+--! Message: auth: definer comments say why (conventions)
+
+--! split: 1090-auth-conventions.sql
 -- Conventions (tests/project/conventions.test.ts, docs/conventions.md): every
 -- security definer function says in its comment why it is one. These auth
 -- triggers were the ones that did not; their text is kept, the reason added.

@@ -1,3 +1,8 @@
+--! Previous: sha1:a03d980524924df8bebfaf0c3b972467fb194bdc
+--! Hash: sha1:f49b1cc8aea95e7b69c401492e7208deedc64a90
+--! Message: fintech: definer comments say why, support trigger volatility stated (conventions)
+
+--! split: 4090-fintech-conventions.sql
 -- Conventions (tests/project/conventions.test.ts, docs/conventions.md): every
 -- security definer function states its volatility in the migrations and says
 -- in its comment why it is one (text kept, the reason added). Re-runnable; no
