@@ -58,6 +58,14 @@ export interface Api {
   stop(): Promise<void>;
 }
 
+// GraphQL over HTTP: a client that sends no Accept header, or only "*/*", gets
+// application/json (grafserv alone would pick application/graphql-response+json).
+const defaultAccept: RequestHandler = (req, _res, next) => {
+  const accept = req.headers.accept?.trim();
+  if (!accept || /^\*\/\*\s*(;[^,]*)?$/.test(accept)) req.headers.accept = "application/json";
+  next();
+};
+
 /** Refuses JSON arrays: GraphQL batching would multiply every per-request limit. */
 const refuseBatches: RequestHandler = (req, res, next) => {
   if (Array.isArray(req.body)) {
@@ -186,6 +194,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   };
   app.use(
     "/graphql",
+    defaultAccept,
     authenticate(tokenService),
     express.json({ limit: maxRequestBytes }),
     refuseBatches,
