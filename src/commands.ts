@@ -11,6 +11,7 @@ import { afterResetPlaceholders } from "./db/provision.ts";
 import { defaultSeedSizes, scaledSeedSizes, seedCapstone } from "./db/seed.ts";
 import { redact } from "./db/urls.ts";
 import { boot, makeTokenService } from "./groundwork.ts";
+import { commandHelp } from "./help.ts";
 import { buildManifest } from "./server/persisted.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
@@ -31,7 +32,20 @@ const usage = `groundwork <command>
   persisted <folder> [--out FILE]
                         build the persisted-operations manifest (sha256 → document) from the
                         .graphql files under <folder>; default FILE <folder>/persisted-operations.json
+  help [<command>]      this text, or what a command does (also: groundwork <command> --help)
 `;
+
+/** `help`, `help <command>`, `<command> --help`: usage, or the command's own text. */
+function printHelp(command: string | undefined): void {
+  if (command === undefined || command === "help") {
+    console.log(usage);
+  } else if (Object.hasOwn(commandHelp, command)) {
+    console.log(`${commandHelp[command]}\n`);
+  } else {
+    console.error(`Unknown command "${command}".\n\n${usage}`);
+    process.exitCode = 2;
+  }
+}
 
 async function seed(config: Config, logger: Logger, scale: number): Promise<void> {
   if (config.env === "production") throw new Error("seed loads demonstration data; it is refused with NODE_ENV=production.");
@@ -136,8 +150,8 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   const command = positionals[0];
-  if (!command || values.help) {
-    console.log(usage);
+  if (!command || command === "help" || values.help) {
+    printHelp(command === "help" ? positionals[1] : command);
     return;
   }
   if (command === "persisted") {
