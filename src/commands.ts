@@ -10,7 +10,7 @@ import { migrateDatabase, resetAndMigrate } from "./db/migrate.ts";
 import { afterResetPlaceholders } from "./db/provision.ts";
 import { defaultSeedSizes, scaledSeedSizes, seedCapstone } from "./db/seed.ts";
 import { redact } from "./db/urls.ts";
-import { boot, makeTokenService } from "./groundwork.ts";
+import { boot, BootAborted, makeTokenService, type Running } from "./groundwork.ts";
 import { commandHelp } from "./help.ts";
 import { buildManifest } from "./server/persisted.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -74,27 +74,50 @@ async function seed(config: Config, logger: Logger, scale: number): Promise<void
 }
 
 
+/** Ctrl-C under `npm start` reaches the process twice (from the terminal, and forwarded by npm): one request to stop. */
+const repeatedSignalMs = 1000;
+/** After SHUTDOWN_TIMEOUT_MS, this long for the pools and the embedded PostgreSQL to stop; then the process exits whatever holds it. */
+const stopGraceMs = 3000;
+
 async function runUntilSignal(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }): Promise<void> {
-  const running = await boot(config, logger, parts);
+  const timeoutMs = config.api.shutdownTimeoutMs;
+  const booting = new AbortController();
+  let requestedAt: number | undefined;
+  let started: Promise<Running | undefined> | undefined;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    const now = Date.now();
+    if (requestedAt !== undefined) {
+      if (now - requestedAt < repeatedSignalMs) return;
+      logger.warn({ signal }, "second signal: exiting at once");
+      process.exit(1);
+    }
+    requestedAt = now;
+    // The bound holds whatever still keeps the process alive (an embedded PostgreSQL is told to stop on exit).
+    setTimeout(() => {
+      logger.error({ timeoutMs }, "shutdown did not finish within SHUTDOWN_TIMEOUT_MS: exiting anyway");
+      process.exit(1);
+    }, timeoutMs + stopGraceMs).unref();
+    logger.info({ signal, timeoutMs }, "shutting down: no new connections, finishing in-flight requests and jobs");
+    booting.abort();
+    // Undefined when start-up failed or was cut short: boot has stopped what it had started.
+    const running = await started?.catch(() => undefined);
+    await running?.stop(now + timeoutMs);
+    logger.info({ ms: Date.now() - now }, running ? "shut down cleanly" : "stopped during start-up");
+    process.exit(0);
+  };
+  // Before anything starts: a signal during start-up (the embedded PostgreSQL, migrations) stops what has started.
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  started = boot(config, logger, parts, booting.signal).catch((error: unknown) => {
+    if (error instanceof BootAborted) return undefined;
+    throw error;
+  });
+  const running = await started;
+  if (!running) return;
   if (running.api) {
     const { url } = running.api;
     console.log(`\n  GraphQL   ${url}/graphql\n  GraphiQL  ${url}/graphiql\n  Health    ${url}/healthz  ${url}/readyz\n`);
   }
-  if (running.worker) logger.info("worker running");
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, "second signal: exiting at once");
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal, timeoutMs: config.api.shutdownTimeoutMs }, "shutting down: no new connections, finishing in-flight requests and jobs");
-    await running.stop();
-    logger.info("shut down cleanly");
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
 /** Opens the database, runs `fn`, and always stops an embedded cluster afterwards. */

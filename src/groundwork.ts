@@ -11,7 +11,13 @@ export interface Running {
   database: DatabaseHandle;
   api: Api | undefined;
   worker: Worker | undefined;
-  stop(): Promise<void>;
+  /** Lets requests and jobs finish until `deadline` (epoch ms; default SHUTDOWN_TIMEOUT_MS from now), then stops the database. */
+  stop(deadline?: number): Promise<void>;
+}
+
+/** Thrown by boot when its signal is aborted (a Ctrl-C during start-up) after stopping what it had started. */
+export class BootAborted extends Error {
+  override name = "BootAborted";
 }
 
 /** The HS256 secret: configured, or generated once per checkout for development. */
@@ -26,29 +32,40 @@ export async function makeTokenService(config: Config): Promise<TokenService> {
 
 /**
  * Opens (or starts) the database, migrates it, then starts the parts asked
- * for. Stopping goes in reverse: API, worker, database.
+ * for. Stopping: the API and the worker drain side by side until the
+ * deadline, then the database stops. An aborted `signal` (a signal during
+ * start-up) stops what has started at the next step and rejects with BootAborted.
  */
-export async function boot(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }): Promise<Running> {
+export async function boot(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }, signal?: AbortSignal): Promise<Running> {
   const database = await openDatabase(config, logger);
   let api: Api | undefined;
   let worker: Worker | undefined;
-  const stop = async () => {
-    // API first (stop taking requests, finish the ones in flight), then the worker
-    // (running jobs finish), each bounded by SHUTDOWN_TIMEOUT_MS.
-    await api?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the API"));
-    if (worker) {
-      const stopped = worker.stop().then(() => true, (error: unknown) => {
+  const stop = async (deadline = Date.now() + config.api.shutdownTimeoutMs) => {
+    const stopWorker = async (running: Worker) => {
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = running.stop().then(() => true, (error: unknown) => {
         logger.error({ err: error }, "stopping the worker");
         return true;
       });
-      const timedOut = new Promise<false>((resolve) => setTimeout(() => resolve(false), config.api.shutdownTimeoutMs).unref());
+      const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
       if (!(await Promise.race([stopped, timedOut]))) logger.warn("shutdown timeout: the worker's running jobs did not finish; they will be retried");
-    }
+      clearTimeout(timer);
+    };
+    await Promise.all([
+      api?.stop(deadline).catch((error: unknown) => logger.error({ err: error }, "stopping the API")),
+      worker && stopWorker(worker),
+    ]);
     await database.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the database"));
   };
+  const step = () => {
+    if (signal?.aborted) throw new BootAborted("stopped during start-up");
+  };
   try {
+    step();
     await migrateDatabase({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, logger });
+    step();
     if (parts.worker) worker = await startWorker({ ownerUrl: database.ownerUrl, concurrency: config.workerConcurrency, logger, tasks: config.tasks });
+    step();
     if (parts.api) {
       api = await startApi({
         authenticatorUrl: database.authenticatorUrl,
@@ -60,6 +77,7 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
         limits: config.api,
       });
     }
+    step();
   } catch (error) {
     await stop();
     throw error;

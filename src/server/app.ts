@@ -54,8 +54,11 @@ export interface Api {
   metrics: Metrics | undefined;
   /** Requests being answered right now. */
   inFlight(): number;
-  /** Stops accepting, lets in-flight requests finish (up to limits.shutdownTimeoutMs), then closes everything. */
-  stop(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish until `deadline` (epoch ms;
+   * default limits.shutdownTimeoutMs from now), then closes everything.
+   */
+  stop(deadline?: number): Promise<void>;
 }
 
 // GraphQL over HTTP: a client that sends no Accept header, or only "*/*", gets
@@ -228,13 +231,12 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const url = `http://${options.host === "0.0.0.0" ? "localhost" : options.host}:${port}`;
 
   let stopping: Promise<void> | undefined;
-  const stop = async () => {
+  const stop = async (deadline: number) => {
     draining = true;
     // Stop accepting; keep-alive sockets close as soon as they are idle.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // Sockets next: their subscriptions hold LISTENs and keep server.close() waiting.
     await websockets.close();
-    const deadline = Date.now() + limits.shutdownTimeoutMs;
     while (inFlight > 0 && Date.now() < deadline) {
       server.closeIdleConnections();
       await sleep(25);
@@ -260,8 +262,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     url,
     metrics,
     inFlight: () => inFlight,
-    stop() {
-      stopping ??= stop();
+    stop(deadline = Date.now() + limits.shutdownTimeoutMs) {
+      stopping ??= stop(deadline);
       return stopping;
     },
   };
