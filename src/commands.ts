@@ -13,7 +13,7 @@ import { redact } from "./db/urls.ts";
 import { boot, BootAborted, makeTokenService, type Running } from "./groundwork.ts";
 import { commandHelp } from "./help.ts";
 import { buildManifest } from "./server/persisted.ts";
-import { createLogger, type Logger } from "./logger.ts";
+import { chooseLogFormat, createLogger, type Logger } from "./logger.ts";
 
 const usage = `groundwork <command>
 
@@ -187,7 +187,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, "groundwork", chooseLogFormat(config.logFormat, config.env));
   switch (command) {
     case "start":
       return runUntilSignal(config, logger, { api: true, worker: true });

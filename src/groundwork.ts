@@ -1,7 +1,10 @@
+import path from "node:path";
 import type { Config } from "./config.ts";
 import { openDatabase, type DatabaseHandle } from "./db/database.ts";
-import { migrateDatabase } from "./db/migrate.ts";
+import { migrateDatabase, type MigrationSummary } from "./db/migrate.ts";
+import { databaseName, userName } from "./db/urls.ts";
 import type { Logger } from "./logger.ts";
+import { projectRoot } from "./paths.ts";
 import { startApi, type Api } from "./server/app.ts";
 import { createTokenService, type TokenService } from "./server/jwt.ts";
 import { loadLocalSecrets } from "./state.ts";
@@ -28,6 +31,22 @@ export async function jwtSecret(config: Config): Promise<string> {
 
 export async function makeTokenService(config: Config): Promise<TokenService> {
   return createTokenService(config.jwt, await jwtSecret(config));
+}
+
+/** Where the database is, for the start-up log (never a password). */
+function describeDatabase(config: Config, database: DatabaseHandle, version: string): string {
+  if (database.embedded) {
+    const dataDir = path.join(config.stateDir, "pgdata");
+    const data = dataDir.startsWith(`${projectRoot}${path.sep}`) ? path.relative(projectRoot, dataDir) : dataDir;
+    return `embedded PostgreSQL ${version} on 127.0.0.1:${database.embedded.port}, data in ${data}`;
+  }
+  const url = new URL(database.ownerUrl);
+  return `PostgreSQL ${version} at ${url.hostname}:${url.port || 5432}/${databaseName(database.ownerUrl)} as ${userName(database.ownerUrl)} (DATABASE_URL)`;
+}
+
+function describeMigrations({ applied, committed, current }: MigrationSummary): string {
+  const committedPart = applied > 0 ? `applied ${applied} (${committed} committed in all)` : `none to apply (${committed} committed)`;
+  return current ? `${committedPart}; migrations/current/ run` : committedPart;
 }
 
 /**
@@ -62,7 +81,9 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
   };
   try {
     step();
-    await migrateDatabase({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, logger });
+    const migrated = await migrateDatabase({ ownerUrl: database.ownerUrl, rootUrl: database.rootUrl, logger });
+    logger.info(`database: ${describeDatabase(config, database, migrated.serverVersion)}`);
+    logger.info(`migrations: ${describeMigrations(migrated)}`);
     step();
     if (parts.worker) worker = await startWorker({ ownerUrl: database.ownerUrl, concurrency: config.workerConcurrency, logger, tasks: config.tasks });
     step();
@@ -76,6 +97,7 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
         poolSize: config.poolSize,
         limits: config.api,
       });
+      logger.info(`API listening on ${api.url}/graphql${config.api.graphiql ? ` (GraphiQL ${api.url}/graphiql)` : ""}`);
     }
     step();
   } catch (error) {

@@ -69,6 +69,9 @@ const defaultAccept: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** Health checks and scrapes come every few seconds: their access log lines are debug, unless they fail. */
+const probePaths = new Set(["/healthz", "/readyz", "/metrics"]);
+
 /** Refuses JSON arrays: GraphQL batching would multiply every per-request limit. */
 const refuseBatches: RequestHandler = (req, res, next) => {
   if (Array.isArray(req.body)) {
@@ -122,7 +125,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
         for (const code of record.errorCodes) metrics.countError(code);
       }
       // An unexpected error was logged with its errorId only (maskError has no request): this line ties them to the request.
-      const level = record.errorIds.length > 0 ? "error" : res.statusCode >= 500 ? "warn" : "debug";
+      const level = record.errorIds.length > 0 ? "error" : res.statusCode >= 500 ? "warn" : probePaths.has(pathname) && res.statusCode < 400 ? "debug" : "info";
       logger[level](
         {
           requestId: record.requestId,

@@ -1,7 +1,8 @@
-import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
+import { parseCrontab, run, type Runner } from "graphile-worker";
 import { createPool } from "../db/pool.ts";
 import type { Logger } from "../logger.ts";
 import { crontab } from "./crontab.ts";
+import { workerLogger } from "./log.ts";
 import { defaultTaskOptions, type TaskOptions } from "../config.ts";
 import { makeTaskList } from "./tasks/index.ts";
 
@@ -24,22 +25,20 @@ export async function startWorker({ ownerUrl, concurrency, logger, tasks = defau
   const pgPool = createPool(ownerUrl, concurrency + 2, log, "worker");
   const allTasks = makeTaskList(tasks);
   const taskList = only ? Object.fromEntries(Object.entries(allTasks).filter(([name]) => only.includes(name))) : allTasks;
+  // A restricted worker is a helper beside a full one: the full one runs the schedule.
+  // (An empty list, not an empty crontab: graphile-worker would then look for a crontab file.)
+  const cronItems = only ? [] : parseCrontab(crontab);
   const runner = await run({
     pgPool,
     concurrency,
     taskList,
-    // A restricted worker is a helper beside a full one: the full one runs the schedule.
-    crontab: only ? "" : crontab,
+    parsedCronItems: cronItems,
     // Groundwork owns process signals and shuts the worker down itself.
     noHandleSignals: true,
-    logger: new WorkerLogger((scope) => (level, message, meta) => {
-      const fields = { ...scope, ...meta };
-      if (level === "error") log.error(fields, message);
-      else if (level === "warning") log.warn(fields, message);
-      else if (level === "info") log.info(fields, message);
-      else log.debug(fields, message);
-    }),
+    logger: workerLogger(log),
   });
+  const names = Object.keys(taskList);
+  log.info({ tasks: names }, `worker started: ${names.length} tasks, ${cronItems.length} cron entries, ${concurrency} jobs at a time`);
   return {
     runner,
     async stop() {
