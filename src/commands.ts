@@ -122,6 +122,9 @@ async function runUntilSignal(config: Config, logger: Logger, parts: { api: bool
 
 /** Opens the database, runs `fn`, and always stops an embedded cluster afterwards. */
 async function withOpenDatabase<T>(config: Config, logger: Logger, fn: (db: DatabaseHandle) => Promise<T>): Promise<T> {
+  // Ctrl-C ends a one-off command at once; exiting (rather than dying of the signal) lets an embedded cluster stop too.
+  process.once("SIGINT", () => process.exit(130));
+  process.once("SIGTERM", () => process.exit(143));
   const db = await openDatabase(config, logger);
   try {
     return await fn(db);

@@ -407,6 +407,16 @@ describe("groundwork start (embedded PostgreSQL) stops its database however it i
     expect(at - signalledAt).toBeLessThan(exitWithinMs);
   });
 
+  it("ends a one-off command (seed) on Ctrl-C at once, and its database stops too", async () => {
+    // Migrating (debug lines of graphile-migrate): the cluster is up, the seed not done.
+    const server = await spawnGroundwork(["seed"], env, { until: (log) => log.includes('"component":"migrate"') });
+    const pid = await waitFor("the postmaster's pid", postmasterPid, 10_000);
+    server.child.kill("SIGINT");
+    const { code } = await server.exited;
+    expect(code).toBe(130);
+    await waitFor("the postmaster gone", () => !isAlive(pid), 10_000);
+  });
+
   it("on a second signal while draining, exits at once with 1, and the database still stops", async () => {
     const server = await spawnGroundwork(["start"], { ...env, SHUTDOWN_TIMEOUT_MS: "30000", STATEMENT_TIMEOUT_MS: "60000", GRAPHQL_EXECUTION_TIMEOUT_MS: "60000" });
     const pid = postmasterPid()!;
