@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { isSafeError, SafeError } from "postgraphile/grafast";
+import { flagError, isSafeError, SafeError, type ObjectStep, type Step } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../src/logger.ts";
 import { recordErrors, recordOf, requestOf } from "../src/server/requestContext.ts";
@@ -73,27 +73,67 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
 
 type WireError = { message?: string; extensions?: Record<string, unknown> };
 
-/** Errors that never reach maskError (parse and validation) get their code here. */
-function codeWireErrors(errors: WireError[]): boolean {
+/** grafserv refuses the HTTP request itself with these: not POST, unacceptable Accept, unsupported Content-Type. */
+const refusedRequestStatuses = new Set([405, 406, 415]);
+
+/**
+ * Errors that never reach maskError get their code here: grafserv's refusals
+ * of the request (its 405/406/415 answers, and the `statusCode` it puts on
+ * "no Content-Type", "query must be a string", "Invalid variables"...) are
+ * BAD_REQUEST; the rest are GraphQL's own parse and validation errors.
+ */
+function codeWireErrors(errors: WireError[], statusCode: number): boolean {
   let changed = false;
   for (const error of errors) {
     if (typeof error.extensions?.code === "string") continue;
-    const { statusCode: _status, ...rest } = error.extensions ?? {};
-    const code = /^Syntax Error/.test(error.message ?? "") ? "GRAPHQL_PARSE_FAILED" : "GRAPHQL_VALIDATION_FAILED";
+    const { statusCode: ownStatus, ...rest } = error.extensions ?? {};
+    const code =
+      ownStatus === 413
+        ? "PAYLOAD_TOO_LARGE"
+        : typeof ownStatus === "number" || refusedRequestStatuses.has(statusCode)
+          ? "BAD_REQUEST"
+          : /^Syntax Error/.test(error.message ?? "")
+            ? "GRAPHQL_PARSE_FAILED"
+            : "GRAPHQL_VALIDATION_FAILED";
     error.extensions = { ...rest, code };
     changed = true;
   }
   return changed;
 }
 
+/** What an update by key that matched no row raises; maskError turns it into NOT_FOUND, as for deletes. */
+function rowOrNotFound(row: unknown): unknown {
+  return row ?? flagError(new Error("No values were updated in collection because no values you can update were found matching these criteria."));
+}
+
 /**
- * grafserv middleware: every error in every response carries
- * `extensions.code`, including the ones GraphQL itself produces before
- * execution (so clients can branch on codes alone).
+ * Every error in every response carries `extensions.code`, including the ones
+ * GraphQL and grafserv produce before execution (grafserv middleware), so
+ * clients can branch on codes alone. And an update by key that matches no row
+ * the caller may change answers NOT_FOUND, as a delete does: PostGraphile's
+ * update step yields null there instead of an error (schema hook).
  */
 export const ErrorCodesPlugin: GraphileConfig.Plugin = {
   name: "GroundworkErrorCodesPlugin",
   version: "1.0.0",
+  schema: {
+    hooks: {
+      GraphQLObjectType_fields_field(field, build, context) {
+        if (!context.scope.isPgUpdateMutation || !field.plan) return field;
+        const { object, lambda } = build.grafast;
+        const plan = field.plan;
+        return {
+          ...field,
+          plan(...args) {
+            // PostGraphile's plan is object({ result: $update }); the payload's fields read `result`.
+            const $payload = plan(...args) as ObjectStep<{ result: Step }>;
+            const $update = $payload.getStepForKey("result");
+            return object({ result: $update, found: lambda($update, rowOrNotFound) });
+          },
+        };
+      },
+    },
+  },
   grafserv: {
     middleware: {
       async processRequest(next, event) {
@@ -116,14 +156,14 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
         if (result.type === "json") {
           const errors = (result.json as { errors?: WireError[] } | null)?.errors;
           if (errors) {
-            codeWireErrors(errors);
+            codeWireErrors(errors, result.statusCode);
             recordErrors(record, errors);
           }
           return result;
         }
         if (result.type === "buffer" && result.buffer.includes('"errors":')) {
           const payload = JSON.parse(result.buffer.toString("utf8")) as { errors?: WireError[] };
-          const changed = payload.errors ? codeWireErrors(payload.errors) : false;
+          const changed = payload.errors ? codeWireErrors(payload.errors, result.statusCode) : false;
           recordErrors(record, payload.errors ?? []);
           if (changed) {
             const buffer = Buffer.from(JSON.stringify(payload), "utf8");

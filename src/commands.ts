@@ -11,9 +11,10 @@ import { afterResetPlaceholders } from "./db/provision.ts";
 import { defaultSeedSizes, scaledSeedSizes, seedCapstone } from "./db/seed.ts";
 import { writeReference } from "./db/reference.ts";
 import { databaseName, redact, withDatabase } from "./db/urls.ts";
-import { boot, makeTokenService, migrateTarget } from "./groundwork.ts";
+import { boot, BootAborted, makeTokenService, migrateTarget, type Running } from "./groundwork.ts";
+import { commandHelp } from "./help.ts";
 import { buildManifest } from "./server/persisted.ts";
-import { createLogger, type Logger } from "./logger.ts";
+import { chooseLogFormat, createLogger, type Logger } from "./logger.ts";
 
 const usage = `groundwork <command>
 
@@ -37,7 +38,20 @@ const usage = `groundwork <command>
   persisted <folder> [--out FILE]
                         build the persisted-operations manifest (sha256 → document) from the
                         .graphql files under <folder>; default FILE <folder>/persisted-operations.json
+  help [<command>]      this text, or what a command does (also: groundwork <command> --help)
 `;
+
+/** `help`, `help <command>`, `<command> --help`: usage, or the command's own text. */
+function printHelp(command: string | undefined): void {
+  if (command === undefined || command === "help") {
+    console.log(usage);
+  } else if (Object.hasOwn(commandHelp, command)) {
+    console.log(`${commandHelp[command]}\n`);
+  } else {
+    console.error(`Unknown command "${command}".\n\n${usage}`);
+    process.exitCode = 2;
+  }
+}
 
 async function seed(config: Config, logger: Logger, scale: number): Promise<void> {
   if (config.env === "production") throw new Error("seed loads demonstration data; it is refused with NODE_ENV=production.");
@@ -66,27 +80,50 @@ async function seed(config: Config, logger: Logger, scale: number): Promise<void
 }
 
 
+/** Ctrl-C under `npm start` reaches the process twice (from the terminal, and forwarded by npm): one request to stop. */
+const repeatedSignalMs = 1000;
+/** After SHUTDOWN_TIMEOUT_MS, this long for the pools and the embedded PostgreSQL to stop; then the process exits whatever holds it. */
+const stopGraceMs = 3000;
+
 async function runUntilSignal(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }): Promise<void> {
-  const running = await boot(config, logger, parts);
+  const timeoutMs = config.api.shutdownTimeoutMs;
+  const booting = new AbortController();
+  let requestedAt: number | undefined;
+  let started: Promise<Running | undefined> | undefined;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    const now = Date.now();
+    if (requestedAt !== undefined) {
+      if (now - requestedAt < repeatedSignalMs) return;
+      logger.warn({ signal }, "second signal: exiting at once");
+      process.exit(1);
+    }
+    requestedAt = now;
+    // The bound holds whatever still keeps the process alive (an embedded PostgreSQL is told to stop on exit).
+    setTimeout(() => {
+      logger.error({ timeoutMs }, "shutdown did not finish within SHUTDOWN_TIMEOUT_MS: exiting anyway");
+      process.exit(1);
+    }, timeoutMs + stopGraceMs).unref();
+    logger.info({ signal, timeoutMs }, "shutting down: no new connections, finishing in-flight requests and jobs");
+    booting.abort();
+    // Undefined when start-up failed or was cut short: boot has stopped what it had started.
+    const running = await started?.catch(() => undefined);
+    await running?.stop(now + timeoutMs);
+    logger.info({ ms: Date.now() - now }, running ? "shut down cleanly" : "stopped during start-up");
+    process.exit(0);
+  };
+  // Before anything starts: a signal during start-up (the embedded PostgreSQL, migrations) stops what has started.
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  started = boot(config, logger, parts, booting.signal).catch((error: unknown) => {
+    if (error instanceof BootAborted) return undefined;
+    throw error;
+  });
+  const running = await started;
+  if (!running) return;
   if (running.api) {
     const { url } = running.api;
     console.log(`\n  GraphQL   ${url}/graphql\n  GraphiQL  ${url}/graphiql\n  Health    ${url}/healthz  ${url}/readyz\n`);
   }
-  if (running.worker) logger.info("worker running");
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, "second signal: exiting at once");
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal, timeoutMs: config.api.shutdownTimeoutMs }, "shutting down: no new connections, finishing in-flight requests and jobs");
-    await running.stop();
-    logger.info("shut down cleanly");
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
 /**
@@ -103,6 +140,9 @@ function hookConfig(config: Config): Config {
 
 /** Opens the database, runs `fn`, and always stops an embedded cluster afterwards. */
 async function withOpenDatabase<T>(config: Config, logger: Logger, fn: (db: DatabaseHandle) => Promise<T>): Promise<T> {
+  // Ctrl-C ends a one-off command at once; exiting (rather than dying of the signal) lets an embedded cluster stop too.
+  process.once("SIGINT", () => process.exit(130));
+  process.once("SIGTERM", () => process.exit(143));
   const db = await openDatabase(config, logger);
   try {
     return await fn(db);
@@ -155,8 +195,8 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   const command = positionals[0];
-  if (!command || values.help) {
-    console.log(usage);
+  if (!command || command === "help" || values.help) {
+    printHelp(command === "help" ? positionals[1] : command);
     return;
   }
   if (command === "persisted") {
@@ -169,7 +209,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, "groundwork", chooseLogFormat(config.logFormat, config.env));
   switch (command) {
     case "start":
       return runUntilSignal(config, logger, { api: true, worker: true });

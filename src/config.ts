@@ -123,6 +123,7 @@ const EnvSchema = z.object({
   PORT: port.default(5678),
   HOST: optional(z.string()),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  LOG_FORMAT: optional(z.enum(["auto", "json", "pretty"])),
   GROUNDWORK_STATE_DIR: optional(z.string()),
   EMBEDDED_PG_PORT: port.default(54329),
   DATABASE_URL: optional(postgresUrl),
@@ -174,6 +175,8 @@ export interface Config {
   port: number;
   host: string;
   logLevel: Env["LOG_LEVEL"];
+  /** auto: readable lines on a terminal outside production, JSON otherwise. */
+  logFormat: "auto" | "json" | "pretty";
   stateDir: string;
   embeddedPort: number;
   /** Unset means: run the embedded PostgreSQL. */
@@ -223,6 +226,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     port: env.PORT,
     host: env.HOST ?? (env.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1"),
     logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT ?? "auto",
     stateDir: path.resolve(projectRoot, env.GROUNDWORK_STATE_DIR ?? ".groundwork"),
     embeddedPort: env.EMBEDDED_PG_PORT,
     databaseUrl: env.DATABASE_URL,

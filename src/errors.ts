@@ -106,7 +106,7 @@ export const legacyErrorCodes: readonly SqlErrorCode[] = [
 export const transportErrorCodes = {
   UNAUTHENTICATED: { status: 401, meaning: "The bearer token is invalid, expired, not yet valid, or for another issuer/audience." },
   FORBIDDEN: { status: 403, meaning: "The token's role is not one this API accepts." },
-  BAD_REQUEST: { status: 400, meaning: "The HTTP request is malformed (not JSON, or no query)." },
+  BAD_REQUEST: { status: 400, meaning: "The HTTP request is malformed or refused: not JSON, no query, not POST (405), no acceptable media type (406), unsupported Content-Type (415)." },
   NOT_FOUND: { status: 404, meaning: "An update or delete by key matched no row that you may change (absent, or hidden by RLS)." },
   PAYLOAD_TOO_LARGE: { status: 413, meaning: "The request body is over the size limit (1 MB)." },
   GRAPHQL_PARSE_FAILED: { status: 400, meaning: "The GraphQL document does not parse." },

@@ -1,7 +1,10 @@
+import path from "node:path";
 import type { Config } from "./config.ts";
 import { openDatabase, type DatabaseHandle } from "./db/database.ts";
-import { migrateDatabase, type MigrateTarget } from "./db/migrate.ts";
+import { migrateDatabase, type MigrateTarget, type MigrationSummary } from "./db/migrate.ts";
+import { databaseName, userName } from "./db/urls.ts";
 import type { Logger } from "./logger.ts";
+import { projectRoot } from "./paths.ts";
 import { startApi, type Api } from "./server/app.ts";
 import { createTokenService, type TokenService } from "./server/jwt.ts";
 import { loadLocalSecrets } from "./state.ts";
@@ -11,7 +14,13 @@ export interface Running {
   database: DatabaseHandle;
   api: Api | undefined;
   worker: Worker | undefined;
-  stop(): Promise<void>;
+  /** Lets requests and jobs finish until `deadline` (epoch ms; default SHUTDOWN_TIMEOUT_MS from now), then stops the database. */
+  stop(deadline?: number): Promise<void>;
+}
+
+/** Thrown by boot when its signal is aborted (a Ctrl-C during start-up) after stopping what it had started. */
+export class BootAborted extends Error {
+  override name = "BootAborted";
 }
 
 /** The HS256 secret: configured, or generated once per checkout for development. */
@@ -22,6 +31,22 @@ export async function jwtSecret(config: Config): Promise<string> {
 
 export async function makeTokenService(config: Config): Promise<TokenService> {
   return createTokenService(config.jwt, await jwtSecret(config));
+}
+
+/** Where the database is, for the start-up log (never a password). */
+function describeDatabase(config: Config, database: DatabaseHandle, version: string): string {
+  if (database.embedded) {
+    const dataDir = path.join(config.stateDir, "pgdata");
+    const data = dataDir.startsWith(`${projectRoot}${path.sep}`) ? path.relative(projectRoot, dataDir) : dataDir;
+    return `embedded PostgreSQL ${version} on 127.0.0.1:${database.embedded.port}, data in ${data}`;
+  }
+  const url = new URL(database.ownerUrl);
+  return `PostgreSQL ${version} at ${url.hostname}:${url.port || 5432}/${databaseName(database.ownerUrl)} as ${userName(database.ownerUrl)} (DATABASE_URL)`;
+}
+
+function describeMigrations({ applied, committed, current }: MigrationSummary): string {
+  const committedPart = applied > 0 ? `applied ${applied} (${committed} committed in all)` : `none to apply (${committed} committed)`;
+  return current ? `${committedPart}; migrations/current/ run` : committedPart;
 }
 
 /**
@@ -39,29 +64,42 @@ export function migrateTarget(config: Config, database: DatabaseHandle, logger: 
 
 /**
  * Opens (or starts) the database, migrates it, then starts the parts asked
- * for. Stopping goes in reverse: API, worker, database.
+ * for. Stopping: the API and the worker drain side by side until the
+ * deadline, then the database stops. An aborted `signal` (a signal during
+ * start-up) stops what has started at the next step and rejects with BootAborted.
  */
-export async function boot(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }): Promise<Running> {
+export async function boot(config: Config, logger: Logger, parts: { api: boolean; worker: boolean }, signal?: AbortSignal): Promise<Running> {
   const database = await openDatabase(config, logger);
   let api: Api | undefined;
   let worker: Worker | undefined;
-  const stop = async () => {
-    // API first (stop taking requests, finish the ones in flight), then the worker
-    // (running jobs finish), each bounded by SHUTDOWN_TIMEOUT_MS.
-    await api?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the API"));
-    if (worker) {
-      const stopped = worker.stop().then(() => true, (error: unknown) => {
+  const stop = async (deadline = Date.now() + config.api.shutdownTimeoutMs) => {
+    const stopWorker = async (running: Worker) => {
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = running.stop().then(() => true, (error: unknown) => {
         logger.error({ err: error }, "stopping the worker");
         return true;
       });
-      const timedOut = new Promise<false>((resolve) => setTimeout(() => resolve(false), config.api.shutdownTimeoutMs).unref());
+      const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
       if (!(await Promise.race([stopped, timedOut]))) logger.warn("shutdown timeout: the worker's running jobs did not finish; they will be retried");
-    }
+      clearTimeout(timer);
+    };
+    await Promise.all([
+      api?.stop(deadline).catch((error: unknown) => logger.error({ err: error }, "stopping the API")),
+      worker && stopWorker(worker),
+    ]);
     await database.stop().catch((error: unknown) => logger.error({ err: error }, "stopping the database"));
   };
+  const step = () => {
+    if (signal?.aborted) throw new BootAborted("stopped during start-up");
+  };
   try {
-    await migrateDatabase(migrateTarget(config, database, logger));
+    step();
+    const migrated = await migrateDatabase(migrateTarget(config, database, logger));
+    logger.info(`database: ${describeDatabase(config, database, migrated.serverVersion)}`);
+    logger.info(`migrations: ${describeMigrations(migrated)}`);
+    step();
     if (parts.worker) worker = await startWorker({ ownerUrl: database.ownerUrl, concurrency: config.workerConcurrency, logger, tasks: config.tasks });
+    step();
     if (parts.api) {
       api = await startApi({
         authenticatorUrl: database.authenticatorUrl,
@@ -72,7 +110,9 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
         poolSize: config.poolSize,
         limits: config.api,
       });
+      logger.info(`API listening on ${api.url}/graphql${config.api.graphiql ? ` (GraphiQL ${api.url}/graphiql)` : ""}`);
     }
+    step();
   } catch (error) {
     await stop();
     throw error;

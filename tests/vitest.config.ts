@@ -8,6 +8,7 @@ export default defineConfig({
     include: ["tests/**/*.test.ts"],
     exclude: ["tests/bench/**", "node_modules/**"],
     globalSetup: ["tests/setup/globalSetup.ts"],
+    setupFiles: ["tests/setup/warnings.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -216,6 +216,12 @@ export async function startEmbeddedCluster(options: EmbeddedOptions): Promise<Em
     await cluster.initialise();
   }
   const postmaster = await spawnPostmaster(dataDir, port, postgresFlags, logger);
+  // In its own process group, the postmaster outlives this process unless told: however the
+  // process ends (a second Ctrl-C, the shutdown bound, a crash), it asks for a fast shutdown.
+  const stopOnExit = () => {
+    if (postmaster.exitCode === null && postmaster.signalCode === null) postmaster.kill("SIGINT");
+  };
+  process.once("exit", stopOnExit);
   await writeFile(ownerFileOf(dataDir), JSON.stringify({ pid: process.pid, port } satisfies ClusterOwner));
   let stopped = false;
   return {
@@ -225,6 +231,7 @@ export async function startEmbeddedCluster(options: EmbeddedOptions): Promise<Em
       if (stopped) return;
       stopped = true;
       await stopPostmaster(postmaster);
+      process.off("exit", stopOnExit);
       await rm(ownerFileOf(dataDir), { force: true });
       if (options.ephemeral) await rm(dataDir, { recursive: true, force: true });
     },

@@ -5,7 +5,7 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../logger.ts";
 import { migrationsFolder } from "../paths.ts";
-import { explainConnectionError } from "./diagnose.ts";
+import { explainConnectionError, withClient } from "./diagnose.ts";
 import { afterResetPlaceholders } from "./provision.ts";
 import { writeReference } from "./reference.ts";
 import { assertPlainDatabaseName, databaseName, withDatabase } from "./urls.ts";
@@ -47,6 +47,28 @@ function settingsFor({ ownerUrl, rootUrl, logger }: MigrateTarget): Settings {
   };
 }
 
+/** What a run of the migrations did, for the start-up log. */
+export interface MigrationSummary {
+  serverVersion: string;
+  /** Committed migrations this run applied. */
+  applied: number;
+  /** Committed migrations the database has, in all. */
+  committed: number;
+  /** migrations/current/ held SQL and was run (a working copy with work in progress). */
+  current: boolean;
+}
+
+async function migrationHistory(ownerUrl: string): Promise<{ serverVersion: string; committed: number }> {
+  return withClient(ownerUrl, "reading the migration history", async (client) => {
+    const { rows } = await client.query<{ version: string; tracked: boolean }>(
+      "select current_setting('server_version') as version, to_regclass('graphile_migrate.migrations') is not null as tracked",
+    );
+    const tracked = rows[0]?.tracked ?? false;
+    const count = tracked ? (await client.query<{ n: number }>("select count(*)::int as n from graphile_migrate.migrations")).rows[0]?.n : 0;
+    return { serverVersion: rows[0]?.version ?? "unknown", committed: count ?? 0 };
+  });
+}
+
 /** Work in progress lives in migrations/current/; on main it is empty. */
 async function hasCurrentMigration(): Promise<boolean> {
   const entries = await readdir(path.join(migrationsFolder, "current")).catch(() => [] as string[]);
@@ -65,14 +87,18 @@ async function rewriteReference({ referenceUrl, logger }: MigrateTarget): Promis
  * Migrations reach graphile_worker only from plpgsql bodies, resolved at run
  * time, so a shadow database without it can still be built by `commit`.
  */
-export async function migrateDatabase(target: MigrateTarget): Promise<void> {
+export async function migrateDatabase(target: MigrateTarget): Promise<MigrationSummary> {
   const settings = settingsFor(target);
   try {
     await installWorkerSchema({ connectionString: target.ownerUrl });
-    if (await hasCurrentMigration()) {
+    const before = await migrationHistory(target.ownerUrl);
+    const current = await hasCurrentMigration();
+    if (current) {
       await watch(settings, true);
       await rewriteReference(target);
     } else await migrateCommitted(settings);
+    const after = await migrationHistory(target.ownerUrl);
+    return { serverVersion: after.serverVersion, applied: after.committed - before.committed, committed: after.committed, current };
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code && /^(E[A-Z]+|28|3D)/.test(code)) throw explainConnectionError(error, target.ownerUrl, "migrating");

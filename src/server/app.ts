@@ -54,9 +54,23 @@ export interface Api {
   metrics: Metrics | undefined;
   /** Requests being answered right now. */
   inFlight(): number;
-  /** Stops accepting, lets in-flight requests finish (up to limits.shutdownTimeoutMs), then closes everything. */
-  stop(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish until `deadline` (epoch ms;
+   * default limits.shutdownTimeoutMs from now), then closes everything.
+   */
+  stop(deadline?: number): Promise<void>;
 }
+
+// GraphQL over HTTP: a client that sends no Accept header, or only "*/*", gets
+// application/json (grafserv alone would pick application/graphql-response+json).
+const defaultAccept: RequestHandler = (req, _res, next) => {
+  const accept = req.headers.accept?.trim();
+  if (!accept || /^\*\/\*\s*(;[^,]*)?$/.test(accept)) req.headers.accept = "application/json";
+  next();
+};
+
+/** Health checks and scrapes come every few seconds: their access log lines are debug, unless they fail. */
+const probePaths = new Set(["/healthz", "/readyz", "/metrics"]);
 
 /** Refuses JSON arrays: GraphQL batching would multiply every per-request limit. */
 const refuseBatches: RequestHandler = (req, res, next) => {
@@ -111,7 +125,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
         for (const code of record.errorCodes) metrics.countError(code);
       }
       // An unexpected error was logged with its errorId only (maskError has no request): this line ties them to the request.
-      const level = record.errorIds.length > 0 ? "error" : res.statusCode >= 500 ? "warn" : "debug";
+      const level = record.errorIds.length > 0 ? "error" : res.statusCode >= 500 ? "warn" : probePaths.has(pathname) && res.statusCode < 400 ? "debug" : "info";
       logger[level](
         {
           requestId: record.requestId,
@@ -186,6 +200,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   };
   app.use(
     "/graphql",
+    defaultAccept,
     authenticate(tokenService),
     express.json({ limit: maxRequestBytes }),
     refuseBatches,
@@ -219,13 +234,12 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const url = `http://${options.host === "0.0.0.0" ? "localhost" : options.host}:${port}`;
 
   let stopping: Promise<void> | undefined;
-  const stop = async () => {
+  const stop = async (deadline: number) => {
     draining = true;
     // Stop accepting; keep-alive sockets close as soon as they are idle.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // Sockets next: their subscriptions hold LISTENs and keep server.close() waiting.
     await websockets.close();
-    const deadline = Date.now() + limits.shutdownTimeoutMs;
     while (inFlight > 0 && Date.now() < deadline) {
       server.closeIdleConnections();
       await sleep(25);
@@ -251,8 +265,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     url,
     metrics,
     inFlight: () => inFlight,
-    stop() {
-      stopping ??= stop();
+    stop(deadline = Date.now() + limits.shutdownTimeoutMs) {
+      stopping ??= stop(deadline);
       return stopping;
     },
   };

@@ -1,7 +1,8 @@
-import { Logger as WorkerLogger, makeWorkerUtils, run, type Runner, type WorkerUtils } from "graphile-worker";
+import { makeWorkerUtils, parseCrontab, run, type Runner, type WorkerUtils } from "graphile-worker";
 import { createPool } from "../db/pool.ts";
 import type { Logger } from "../logger.ts";
 import { crontab } from "./crontab.ts";
+import { workerLogger } from "./log.ts";
 import { defaultTaskOptions, type TaskOptions } from "../config.ts";
 import { makeTaskList } from "./tasks/index.ts";
 
@@ -22,29 +23,27 @@ export interface Worker {
 export async function startWorker({ ownerUrl, concurrency, logger, tasks = defaultTaskOptions, only }: WorkerOptions): Promise<Worker> {
   const log = logger.child({ component: "worker" });
   const pgPool = createPool(ownerUrl, concurrency + 2, log, "worker");
-  const workerLogger = new WorkerLogger((scope) => (level, message, meta) => {
-    const fields = { ...scope, ...meta };
-    if (level === "error") log.error(fields, message);
-    else if (level === "warning") log.warn(fields, message);
-    else if (level === "info") log.info(fields, message);
-    else log.debug(fields, message);
-  });
+  const logFactory = workerLogger(log);
   let workerUtils: WorkerUtils | undefined;
   try {
     // graphile-worker's admin API on the worker's own pool, made once, for the tasks that use it.
-    workerUtils = await makeWorkerUtils({ pgPool, logger: workerLogger });
+    workerUtils = await makeWorkerUtils({ pgPool, logger: logFactory });
     const allTasks = makeTaskList(tasks, { workerUtils });
     const taskList = only ? Object.fromEntries(Object.entries(allTasks).filter(([name]) => only.includes(name))) : allTasks;
+    // A restricted worker is a helper beside a full one: the full one runs the schedule.
+    // (An empty list, not an empty crontab: graphile-worker would then look for a crontab file.)
+    const cronItems = only ? [] : parseCrontab(crontab);
     const runner = await run({
       pgPool,
       concurrency,
       taskList,
-      // A restricted worker is a helper beside a full one: the full one runs the schedule.
-      crontab: only ? "" : crontab,
+      parsedCronItems: cronItems,
       // Groundwork owns process signals and shuts the worker down itself.
       noHandleSignals: true,
-      logger: workerLogger,
+      logger: logFactory,
     });
+    const names = Object.keys(taskList);
+    log.info({ tasks: names }, `worker started: ${names.length} tasks, ${cronItems.length} cron entries, ${concurrency} jobs at a time`);
     const utils = workerUtils;
     return {
       runner,

@@ -1,5 +1,7 @@
 import pg from "pg";
 import { afterAll, inject } from "vitest";
+import { createPool } from "../../src/db/pool.ts";
+import { createLogger } from "../../src/logger.ts";
 
 export type Claims = { role: string; sub?: string; sid?: string; org_id?: string; iat?: number; [claim: string]: unknown };
 
@@ -15,6 +17,15 @@ export function rootDb(): pg.Pool {
     });
   }
   return rootPool;
+}
+
+/**
+ * An owner pool for graphile-worker (`runOnce`) in a test: made by the server's
+ * createPool, so it has the 'error' handlers graphile-worker asks for (a pool
+ * without them crashes the process when the server drops an idle connection).
+ */
+export function workerPool(max = 4): pg.Pool {
+  return createPool(inject("testDatabase").ownerUrl, max, createLogger("silent"), "test-worker");
 }
 
 export interface TestTransaction {

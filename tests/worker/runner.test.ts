@@ -1,15 +1,14 @@
 import { parseCrontab, runOnce } from "graphile-worker";
-import pg from "pg";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { createLogger } from "../../src/logger.ts";
 import { crontab } from "../../src/worker/crontab.ts";
 import { startWorker } from "../../src/worker/runner.ts";
 import { defaultTaskOptions } from "../../src/config.ts";
 import { makeTaskList, taskList } from "../../src/worker/tasks/index.ts";
-import { rootDb } from "../helpers/db.ts";
+import { rootDb, workerPool } from "../helpers/db.ts";
 import { until } from "../helpers/until.ts";
 
-const ownerPool = new pg.Pool({ connectionString: inject("testDatabase").ownerUrl, max: 4 });
+const ownerPool = workerPool();
 afterAll(() => ownerPool.end());
 
 async function userWithBlacklist(label: string) {

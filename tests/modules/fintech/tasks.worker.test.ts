@@ -1,10 +1,9 @@
 import { runOnce } from "graphile-worker";
-import pg from "pg";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { taskList } from "../../../src/worker/tasks/index.ts";
-import { rootDb } from "../../helpers/db.ts";
+import { rootDb, workerPool } from "../../helpers/db.ts";
 
-const ownerPool = new pg.Pool({ connectionString: inject("testDatabase").ownerUrl, max: 4 });
+const ownerPool = workerPool();
 afterAll(() => ownerPool.end());
 
 describe("capstone worker tasks", () => {

@@ -1,7 +1,6 @@
-import pg from "pg";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runOnce } from "graphile-worker";
-import { rootDb, withTransaction, type TestTransaction } from "../../helpers/db.ts";
+import { rootDb, withTransaction, workerPool, type TestTransaction } from "../../helpers/db.ts";
 import { taskList } from "../../../src/worker/tasks/index.ts";
 import { addMember, countAsRoot, createOrganization, createUser, one, roleClaims } from "../../helpers/fixtures.ts";
 import { balanceOf, openAccount, openWorld, transfer, verifyLedger } from "./fixtures.ts";
@@ -332,7 +331,7 @@ describe("holds", () => {
   });
 
   it("expire through the ledger_expire_holds worker task, which releases the reservation", async () => {
-    const ownerPool = new pg.Pool({ connectionString: inject("testDatabase").ownerUrl, max: 2 });
+    const ownerPool = workerPool(2);
     try {
       const db = rootDb();
       const world = await openWorld(db);
