@@ -67,6 +67,9 @@ export const sqlErrorCodes = {
   LHOLD: { module: "ledger", status: 409, meaning: "The hold is no longer pending (posted, voided or expired)." },
   LHEXP: { module: "ledger", status: 409, meaning: "The hold expired and can no longer be posted." },
   LIMMU: { module: "ledger", status: 403, meaning: "Ledger transactions and entries are append-only: no update, delete or truncate." },
+  LKIND: { module: "ledger", status: 403, meaning: "That transaction kind is reserved: reversal only through reverse, hold_post only through postHold, conversion and adjustment only for operators and trusted code." },
+  LMETA: { module: "ledger", status: 400, meaning: "Transaction metadata is larger than 16 kB." },
+  LDATE: { module: "ledger", status: 400, meaning: "effectiveAt is out of bounds: more than 5 minutes ahead, more than 24 hours back (signed-in users), or before the earliest accounting period (operators and trusted code)." },
   // PostgreSQL's own codes that are safe to show: they describe the input, not the server.
   "23502": { module: "shared", status: 400, meaning: "not_null_violation: a required value is missing." },
   "23503": { module: "shared", status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },
