@@ -39,6 +39,15 @@ export interface ApiLimits {
   /** How long SIGTERM waits for in-flight requests and jobs before closing connections. */
   shutdownTimeoutMs: number;
   metrics: boolean;
+  /** POST /webhooks/:source: its own rate limit and concurrency (docs/modules/inbox.md). */
+  inbox: InboxRouteOptions;
+}
+
+export interface InboxRouteOptions {
+  /** Requests per minute per (source, client IP), counted in this process (0: no limit). */
+  ratePerMinute: number;
+  /** Requests this process verifies and stores at once; more are answered 503 with Retry-After. */
+  concurrency: number;
 }
 
 export interface RateLimitOptions {
@@ -64,6 +73,7 @@ export const apiDefaults = {
   statementTimeoutMs: 5_000,
   rateLimit: { windowSeconds: 60, perIp: 1200, perUser: 600, signInPerIp: 20, signInWindowSeconds: 300 },
   shutdownTimeoutMs: 10_000,
+  inbox: { ratePerMinute: 600, concurrency: 4 },
 } as const;
 
 /** Limits for code that starts an API without a Config (tests, benchmarks). */
@@ -71,6 +81,7 @@ export function defaultApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits 
   return {
     ...apiDefaults,
     rateLimit: { ...apiDefaults.rateLimit },
+    inbox: { ...apiDefaults.inbox },
     introspection: true,
     graphiql: true,
     persistedOperations: "off",
@@ -164,6 +175,8 @@ const EnvSchema = z.object({
   CORS_ORIGINS: optional(z.string()),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(apiDefaults.shutdownTimeoutMs),
   METRICS: optional(booleanString),
+  INBOX_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(apiDefaults.inbox.ratePerMinute),
+  INBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(apiDefaults.inbox.concurrency),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -295,6 +308,7 @@ function apiLimitsFrom(env: Env): ApiLimits {
     corsOrigins: origins,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     metrics: env.METRICS ?? true,
+    inbox: { ratePerMinute: env.INBOX_RATE_LIMIT_PER_MINUTE, concurrency: env.INBOX_CONCURRENCY },
   };
 }
 
