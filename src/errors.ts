@@ -30,7 +30,8 @@ export const sqlErrorCodes = {
   BADUN: { module: "auth", status: 400, meaning: "The username is not valid (2-32 characters: letters, digits, _ and -, starting with a letter)." },
   WEAKP: { module: "auth", status: 400, meaning: "The password does not meet the rule (10+ characters, at most 72 bytes, a letter and a digit)." },
   UNTKN: { module: "auth", status: 409, meaning: "The username is taken (case-insensitively)." },
-  EMTKN: { module: "auth", status: 409, meaning: "The e-mail address is taken (case-insensitively)." },
+  // Raised only by auth.register before issue 15 (committed migration 000001); register now answers a known address like a new one.
+  EMTKN: { module: "auth", status: 409, meaning: "The e-mail address is taken (no longer raised: register answers alike)." },
   SLUGT: { module: "auth", status: 409, meaning: "The organization slug is taken." },
   // auth: credentials and sessions
   CREDS: { module: "auth", status: 401, meaning: "Unknown account or wrong password." },
@@ -38,6 +39,7 @@ export const sqlErrorCodes = {
   LOGIN: { module: "shared", status: 401, meaning: "You must be signed in (or your session was revoked)." },
   RTINV: { module: "auth", status: 401, meaning: "The refresh token is unknown, expired or revoked." },
   RTRSE: { module: "auth", status: 401, meaning: "The refresh token was already used: its whole session family is now revoked." },
+  AUTOK: { module: "auth", status: 400, meaning: "The link's token (e-mail confirmation or password reset) is unknown, used or expired; ask for a new one." },
   // auth: permissions and membership
   DNIED: { module: "shared", status: 403, meaning: "You are not allowed to do this." },
   NOMEM: { module: "auth", status: 403, meaning: "Not a member of that organization." },
