@@ -113,7 +113,6 @@ describe("register", () => {
     // The owner hears about it, with no link that would create an account; the new address gets its link.
     const [notice] = await waitForMails(owner.email, subjects.notice);
     expect(notice!.text).not.toMatch(/verify-email/);
-    expect((await mailsTo(owner.email)).filter((mail) => mail.subject === subjects.confirm)).toHaveLength(1); // registerUser's own
     const [confirmation] = await waitForMails(fresh.email, subjects.confirm);
     expect(tokenIn(confirmation!, "verify-email")).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
