@@ -123,10 +123,32 @@ export const AuthPlugin = extendSchema((build) => {
       }
 
       input RegisterInput {
+        "A public handle: 2 to 32 characters (letters, digits, _ and -), starting with a letter."
         username: String!
         email: String!
         "At least 10 characters and at most 72 bytes, with a letter and a digit."
         password: String!
+      }
+      """
+      A sign-up was accepted: check the mailbox. The answer is the same whether or
+      not the address already has an account (which then gets a notice instead of a
+      link), so it tells nothing about the address.
+      """
+      type RegisterPayload {
+        "The address the mail goes to, as given."
+        email: String!
+        "Until when the confirmation link works."
+        linkExpiresAt: Datetime!
+      }
+      input VerifyEmailInput {
+        "The token from the confirmation mail."
+        token: String!
+      }
+      input ResetPasswordInput {
+        "The token from the password reset mail."
+        token: String!
+        "At least 10 characters and at most 72 bytes, with a letter and a digit."
+        newPassword: String!
       }
       input LoginInput {
         "E-mail address or username (case-insensitive)."
@@ -154,8 +176,19 @@ export const AuthPlugin = extendSchema((build) => {
       }
 
       extend type Mutation {
-        "Creates an account and signs it in."
-        register(input: RegisterInput!): AuthPayload
+        """
+        Starts a sign-up: mails a confirmation link to the address (verifyEmail then
+        creates the account and signs it in). Answers alike for every valid input.
+        """
+        register(input: RegisterInput!): RegisterPayload
+        "Confirms a sign-up with the token from its mail: creates the account and signs it in. The token works once (AUTOK)."
+        verifyEmail(input: VerifyEmailInput!): AuthPayload
+        """
+        Sets a new password with the token from a reset mail (requestPasswordReset),
+        signs out every session of the account and returns a new one. The token works
+        once, for an hour (AUTOK).
+        """
+        resetPassword(input: ResetPasswordInput!): AuthPayload
         "Signs in. After 5 failures within 15 minutes the account is locked for the rest of the window (LOCKD)."
         login(input: LoginInput!): AuthPayload
         "Exchanges a refresh token for a new access and refresh token (rotation)."
@@ -172,11 +205,20 @@ export const AuthPlugin = extendSchema((build) => {
     `,
     plans: {
       Mutation: {
-        register: grantMutation("select * from auth.register($1, $2, $3, $4)", (input) => [
-          text(input.username),
-          text(input.email),
-          text(input.password),
-        ]),
+        register(_$root: Step, fieldArgs: { getRaw(path?: string | string[]): Step }) {
+          const $input = fieldArgs.getRaw("input");
+          const $userAgent = context().get("userAgent");
+          return sideEffectWithPgClientTransaction(executor, { input: $input, userAgent: $userAgent }, async (client, { input, userAgent }) => {
+            const values = (input ?? {}) as Record<string, unknown>;
+            const { rows } = await client.query<{ expires_at: string | Date }>({
+              text: "select auth.register($1, $2, $3, $4) as expires_at",
+              values: [text(values.username), text(values.email), text(values.password), userAgent],
+            });
+            return { email: text(values.email), linkExpiresAt: new Date(rows[0]!.expires_at).toISOString() };
+          });
+        },
+        verifyEmail: grantMutation("select * from auth.verify_email($1, $2)", (input) => [text(input.token)]),
+        resetPassword: grantMutation("select * from auth.reset_password($1, $2, $3)", (input) => [text(input.token), text(input.newPassword)]),
         login: grantMutation("select * from auth.login($1, $2, $3)", (input) => [text(input.identifier), text(input.password)]),
         refreshSession: grantMutation("select * from auth.refresh_session($1, $2)", (input) => [text(input.refreshToken)]),
         changePassword: grantMutation("select * from auth.change_password($1, $2, $3)", (input) => [

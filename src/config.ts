@@ -39,6 +39,15 @@ export interface ApiLimits {
   /** How long SIGTERM waits for in-flight requests and jobs before closing connections. */
   shutdownTimeoutMs: number;
   metrics: boolean;
+  /** POST /webhooks/:source: its own rate limit and concurrency (docs/modules/inbox.md). */
+  inbox: InboxRouteOptions;
+}
+
+export interface InboxRouteOptions {
+  /** Requests per minute per (source, client IP), counted in this process (0: no limit). */
+  ratePerMinute: number;
+  /** Requests this process verifies and stores at once; more are answered 503 with Retry-After. */
+  concurrency: number;
 }
 
 export interface RateLimitOptions {
@@ -64,6 +73,7 @@ export const apiDefaults = {
   statementTimeoutMs: 5_000,
   rateLimit: { windowSeconds: 60, perIp: 1200, perUser: 600, signInPerIp: 20, signInWindowSeconds: 300 },
   shutdownTimeoutMs: 10_000,
+  inbox: { ratePerMinute: 600, concurrency: 4 },
 } as const;
 
 /** Limits for code that starts an API without a Config (tests, benchmarks). */
@@ -71,6 +81,7 @@ export function defaultApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits 
   return {
     ...apiDefaults,
     rateLimit: { ...apiDefaults.rateLimit },
+    inbox: { ...apiDefaults.inbox },
     introspection: true,
     graphiql: true,
     persistedOperations: "off",
@@ -97,15 +108,31 @@ export interface WebhookOptions extends RetryPolicy {
   timeoutMs: number;
 }
 
+/** How mail leaves (src/mail/): SMTP in production, .eml files in development and tests. */
+export interface MailOptions {
+  /** smtp:// or smtps:// URL (nodemailer); unset: write .eml files into `dir`. */
+  smtpUrl: string | undefined;
+  /** Where .eml files go when there is no SMTP URL. */
+  dir: string;
+  /** The From header. */
+  from: string;
+  /** The web app's base URL: links in mails point to <appUrl>/verify-email?token=… and /reset-password?token=…. */
+  appUrl: string;
+}
+
 export interface TaskOptions {
   webhooks: WebhookOptions;
   inbox: RetryPolicy;
+  mail: MailOptions;
 }
+
+export const mailDefaults = { from: "Groundwork <no-reply@localhost>", appUrl: "http://localhost:3000" } as const;
 
 export const defaultTaskOptions: TaskOptions = {
   // 12 attempts: 11 waits of 5 s, 10 s, 20 s … 85 min, each 50–100 % of that (jitter): dead after about 1.5–3 hours.
   webhooks: { timeoutMs: 10_000, maxAttempts: 12, baseDelayMs: 5_000, maxDelayMs: 3 * 3600_000 },
   inbox: { maxAttempts: 10, baseDelayMs: 5_000, maxDelayMs: 3600_000 },
+  mail: { smtpUrl: undefined, dir: path.join(projectRoot, ".groundwork", "mail"), ...mailDefaults },
 };
 
 const { webhooks: webhookDefaults, inbox: inboxDefaults } = defaultTaskOptions;
@@ -165,6 +192,16 @@ const EnvSchema = z.object({
   CORS_ORIGINS: optional(z.string()),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(apiDefaults.shutdownTimeoutMs),
   METRICS: optional(booleanString),
+  INBOX_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(apiDefaults.inbox.ratePerMinute),
+  INBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(apiDefaults.inbox.concurrency),
+  SMTP_URL: optional(z.string().refine((value) => /^smtps?:\/\/[^\s]+$/.test(value), "must be an smtp:// or smtps:// URL")),
+  MAIL_DIR: optional(z.string()),
+  MAIL_FROM: z.string().min(3).default(mailDefaults.from),
+  APP_URL: z
+    .string()
+    .refine((value) => /^https?:\/\/[^\s]+$/.test(value), "must be an http:// or https:// URL")
+    .transform((value) => value.replace(/\/+$/, ""))
+    .default(mailDefaults.appUrl),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -219,15 +256,18 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     // Groundwork signs its own access tokens (HS256), so it needs the secret even
     // when an external identity provider's keys are accepted as well.
     if (!env.JWT_SECRET) throw new ConfigError("JWT_SECRET is required in production; a generated secret is for development only.");
+    // Without mail nobody can confirm a sign-up or reset a password.
+    if (!env.SMTP_URL) throw new ConfigError("SMTP_URL is required in production (sign-up confirmations and password resets are mailed); .eml files are for development.");
   }
   if (env.JWT_PUBLIC_KEY && env.JWKS_URL) throw new ConfigError("Set JWT_PUBLIC_KEY or JWKS_URL, not both.");
+  const stateDir = path.resolve(projectRoot, env.GROUNDWORK_STATE_DIR ?? ".groundwork");
   return {
     env: env.NODE_ENV,
     port: env.PORT,
     host: env.HOST ?? (env.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1"),
     logLevel: env.LOG_LEVEL,
     logFormat: env.LOG_FORMAT ?? "auto",
-    stateDir: path.resolve(projectRoot, env.GROUNDWORK_STATE_DIR ?? ".groundwork"),
+    stateDir,
     embeddedPort: env.EMBEDDED_PG_PORT,
     databaseUrl: env.DATABASE_URL,
     rootDatabaseUrl: env.ROOT_DATABASE_URL,
@@ -253,6 +293,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
         maxAttempts: env.INBOX_MAX_ATTEMPTS,
         baseDelayMs: env.WEBHOOK_RETRY_BASE_MS,
         maxDelayMs: Math.max(env.WEBHOOK_RETRY_BASE_MS, inboxDefaults.maxDelayMs),
+      },
+      mail: {
+        smtpUrl: env.SMTP_URL,
+        dir: env.MAIL_DIR ? path.resolve(projectRoot, env.MAIL_DIR) : path.join(stateDir, "mail"),
+        from: env.MAIL_FROM,
+        appUrl: env.APP_URL,
       },
     },
     poolSize: env.DATABASE_POOL_SIZE,
@@ -299,6 +345,7 @@ function apiLimitsFrom(env: Env): ApiLimits {
     corsOrigins: origins,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     metrics: env.METRICS ?? true,
+    inbox: { ratePerMinute: env.INBOX_RATE_LIMIT_PER_MINUTE, concurrency: env.INBOX_CONCURRENCY },
   };
 }
 

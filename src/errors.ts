@@ -30,7 +30,8 @@ export const sqlErrorCodes = {
   BADUN: { module: "auth", status: 400, meaning: "The username is not valid (2-32 characters: letters, digits, _ and -, starting with a letter)." },
   WEAKP: { module: "auth", status: 400, meaning: "The password does not meet the rule (10+ characters, at most 72 bytes, a letter and a digit)." },
   UNTKN: { module: "auth", status: 409, meaning: "The username is taken (case-insensitively)." },
-  EMTKN: { module: "auth", status: 409, meaning: "The e-mail address is taken (case-insensitively)." },
+  // Raised only by auth.register before issue 15 (committed migration 000001); register now answers a known address like a new one.
+  EMTKN: { module: "auth", status: 409, meaning: "The e-mail address is taken (no longer raised: register answers alike)." },
   SLUGT: { module: "auth", status: 409, meaning: "The organization slug is taken." },
   // auth: credentials and sessions
   CREDS: { module: "auth", status: 401, meaning: "Unknown account or wrong password." },
@@ -38,6 +39,7 @@ export const sqlErrorCodes = {
   LOGIN: { module: "shared", status: 401, meaning: "You must be signed in (or your session was revoked)." },
   RTINV: { module: "auth", status: 401, meaning: "The refresh token is unknown, expired or revoked." },
   RTRSE: { module: "auth", status: 401, meaning: "The refresh token was already used: its whole session family is now revoked." },
+  AUTOK: { module: "auth", status: 400, meaning: "The link's token (e-mail confirmation or password reset) is unknown, used or expired; ask for a new one." },
   // auth: permissions and membership
   DNIED: { module: "shared", status: 403, meaning: "You are not allowed to do this." },
   NOMEM: { module: "auth", status: 403, meaning: "Not a member of that organization." },
@@ -67,6 +69,9 @@ export const sqlErrorCodes = {
   LHOLD: { module: "ledger", status: 409, meaning: "The hold is no longer pending (posted, voided or expired)." },
   LHEXP: { module: "ledger", status: 409, meaning: "The hold expired and can no longer be posted." },
   LIMMU: { module: "ledger", status: 403, meaning: "Ledger transactions and entries are append-only: no update, delete or truncate." },
+  LKIND: { module: "ledger", status: 403, meaning: "That transaction kind is reserved: reversal only through reverse, hold_post only through postHold, conversion and adjustment only for operators and trusted code." },
+  LMETA: { module: "ledger", status: 400, meaning: "Transaction metadata is larger than 16 kB." },
+  LDATE: { module: "ledger", status: 400, meaning: "effectiveAt is out of bounds: more than 5 minutes ahead, more than 24 hours back (signed-in users), or before the earliest accounting period (operators and trusted code)." },
   // PostgreSQL's own codes that are safe to show: they describe the input, not the server.
   "23502": { module: "shared", status: 400, meaning: "not_null_violation: a required value is missing." },
   "23503": { module: "shared", status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },
@@ -124,7 +129,8 @@ export const transportErrorCodes = {
   PLANNING_TIMEOUT: { status: 400, meaning: "Planning the operation took longer than GRAPHQL_PLANNING_TIMEOUT_MS." },
   EXECUTION_TIMEOUT: { status: 503, meaning: "Running the operation took longer than GRAPHQL_EXECUTION_TIMEOUT_MS; the rest was not run." },
   STATEMENT_TIMEOUT: { status: 503, meaning: "A database statement ran longer than STATEMENT_TIMEOUT_MS and was cancelled." },
-  RATE_LIMITED: { status: 429, meaning: "Too many requests from this client IP or user (or sign-ins from this IP) in the window; retry after Retry-After seconds." },
+  RATE_LIMITED: { status: 429, meaning: "Too many requests from this client IP or user (or sign-ins from this IP, or webhooks for one source from this IP) in the window; retry after Retry-After seconds." },
+  SERVER_BUSY: { status: 503, meaning: "The route is handling as many requests as it may at once (POST /webhooks/:source: INBOX_CONCURRENCY); retry after Retry-After seconds." },
   INTERNAL_SERVER_ERROR: { status: 500, meaning: "An unexpected error; details are in the server log under the given errorId." },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

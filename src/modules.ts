@@ -60,7 +60,7 @@ export const modules = [
     privateSchemas: ["auth_private"],
     splits: [1000, 1999],
     errorPrefix: "AU",
-    tasks: ["auth_cleanup_refresh_token_blacklist"],
+    tasks: ["auth_cleanup_refresh_token_blacklist", "auth_cleanup_links", "auth_send_mail"],
     topics: { publishes: ["user.registered", "member.added", "member.removed"], consumes: [] },
     status: "built",
   },

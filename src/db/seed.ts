@@ -251,7 +251,7 @@ const steps: Array<[string, string]> = [
       cross join generate_series(1, ($1::jsonb ->> 'months')::int) m`,
   ],
   ["enable triggers", seedTables.map((t) => `alter table ${t} enable trigger user;`).join("\n")],
-  ["reporting views", "refresh materialized view finance.mv_monthly_revenue; refresh materialized view finance.mv_customer_value;"],
+  ["reporting views", "refresh materialized view finance_private.mv_monthly_revenue; refresh materialized view finance_private.mv_customer_value;"],
 ];
 
 export interface SeedOptions {

@@ -179,7 +179,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       res.send(await metrics.registry.metrics());
     });
   }
-  app.use(inboxRouter(pool, logger));
+  app.use(inboxRouter(pool, logger, limits.inbox));
   if (limits.corsOrigins.length > 0) {
     app.use(
       "/graphql",

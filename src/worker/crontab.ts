@@ -2,6 +2,8 @@
 export const crontab = [
   // Expired entries no longer matter: the token they name is dead anyway.
   "*/15 * * * * auth_cleanup_refresh_token_blacklist ?max=1",
+  // Expired sign-up confirmations and password reset links.
+  "*/15 * * * * auth_cleanup_links ?max=1",
   // Seal committed audit rows into the hash chain: at most about a minute behind.
   "* * * * * audit_seal ?max=1",
   // Safety net for a delivery partition that lost its job (see outbox_private.enqueue_partitions).

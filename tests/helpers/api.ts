@@ -5,6 +5,7 @@ import { createTokenService, type TokenService } from "../../src/server/jwt.ts";
 import { defaultApiLimits, type ApiLimits } from "../../src/config.ts";
 import type { RequestRole } from "../../src/modules.ts";
 import { rootDb } from "./db.ts";
+import { confirmationToken } from "./fixtures.ts";
 
 export const testJwt = {
   secret: "test-secret-that-is-long-enough-for-hs256-0123456789",
@@ -115,14 +116,20 @@ export interface SignedIn {
   refreshToken: string;
 }
 
+/**
+ * Signs a user up through the API: register, then verifyEmail with the token
+ * of the confirmation mail, which the mail task would make; here it is made as
+ * root (confirmationToken in fixtures.ts) instead of read from a mailbox.
+ * tests/modules/auth/signup.api.test.ts covers the mail itself.
+ */
 export async function registerUser(api: TestApi, prefix = "user"): Promise<SignedIn> {
   const user = uniqueUser(prefix);
-  const result = await api.graphql(
-    `mutation($input: RegisterInput!) { register(input: $input) { ${authFields} } }`,
-    { input: user },
-  );
-  const payload = result.body.data?.register;
-  if (!payload) throw new Error(`register failed: ${JSON.stringify(result.body)}`);
+  const registered = await api.graphql(`mutation($input: RegisterInput!) { register(input: $input) { email } }`, { input: user });
+  if (!registered.body.data?.register) throw new Error(`register failed: ${JSON.stringify(registered.body)}`);
+  const token = await confirmationToken(rootDb(), user.email);
+  const result = await api.graphql(`mutation($input: VerifyEmailInput!) { verifyEmail(input: $input) { ${authFields} } }`, { input: { token } });
+  const payload = result.body.data?.verifyEmail;
+  if (!payload) throw new Error(`verifyEmail failed: ${JSON.stringify(result.body)}`);
   return { ...user, userId: payload.user.userId, accessToken: payload.accessToken, refreshToken: payload.refreshToken };
 }
 

@@ -55,13 +55,7 @@ const unindexedForeignKeys: Record<string, string> = {
 };
 
 /** Materialized views that request roles may read although they have no RLS: view → why. */
-const grantedMaterializedViews: Record<string, string> = {
-  // TODO(issue 15): a role_finance token whose grant was withdrawn in
-  // auth.user_roles still reads these until it expires (no policy can call
-  // auth.has_role on a materialized view). Remove from here once fixed.
-  "finance.mv_monthly_revenue": "finance reporting for role_finance; known issue 15",
-  "finance.mv_customer_value": "finance reporting for role_finance; known issue 15",
-};
+const grantedMaterializedViews: Record<string, string> = {};
 
 /** Schemas that belong to PostgreSQL or to a library, not to a module. */
 const systemSchemas = ["pg_catalog", "information_schema", "public", "graphile_worker", "graphile_migrate"];

@@ -13,7 +13,7 @@ afterAll(() => ownerPool.end());
 
 async function userWithBlacklist(label: string) {
   const { rows } = await rootDb().query<{ user_id: string }>(
-    "select user_id from auth.register($1, $2, 'correct horse 42')",
+    "insert into auth.users (username, email) values ($1, $2) returning user_id",
     [`${label}${process.pid}`, `${label}${process.pid}@example.com`],
   );
   const userId = rows[0]!.user_id;

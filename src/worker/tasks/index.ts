@@ -1,7 +1,10 @@
 import type { TaskList, WorkerUtils } from "graphile-worker";
 import { defaultTaskOptions, type TaskOptions } from "../../config.ts";
 import { audit_seal } from "./audit_seal.ts";
+import { createMailTransport } from "../../mail/transport.ts";
+import { auth_cleanup_links } from "./auth_cleanup_links.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
+import { makeAuthSendMail } from "./auth_send_mail.ts";
 import { finance_create_partitions } from "./finance_create_partitions.ts";
 import { finance_refresh_views } from "./finance_refresh_views.ts";
 import { makeInboxProcess } from "./inbox_process.ts";
@@ -20,7 +23,9 @@ export interface TaskDependencies {
 function helperTasks(options: TaskOptions): TaskList {
   return {
     audit_seal,
+    auth_cleanup_links,
     auth_cleanup_refresh_token_blacklist,
+    auth_send_mail: makeAuthSendMail(createMailTransport(options.mail), options.mail),
     finance_create_partitions,
     finance_refresh_views,
     inbox_process: makeInboxProcess(options.inbox),

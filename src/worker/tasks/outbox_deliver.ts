@@ -1,5 +1,5 @@
 import type { Task } from "graphile-worker";
-import { signPayload } from "../../signature.ts";
+import { signPayload, signStandard } from "../../signature.ts";
 import type { WebhookOptions } from "../../config.ts";
 import { intervalOf, retryDelayMs } from "../retry.ts";
 
@@ -53,6 +53,8 @@ export function webhookBody(dispatch: PendingDispatch): string {
 
 async function post(dispatch: PendingDispatch, options: WebhookOptions): Promise<Attempt> {
   const body = webhookBody(dispatch);
+  // Both signatures with one timestamp: Standard Webhooks for receivers' usual libraries, the legacy one for existing subscribers.
+  const timestamp = Math.floor(Date.now() / 1000);
   const started = performance.now();
   try {
     const response = await fetch(dispatch.url, {
@@ -62,11 +64,13 @@ async function post(dispatch: PendingDispatch, options: WebhookOptions): Promise
       headers: {
         "content-type": "application/json",
         "user-agent": "Groundwork-Webhooks/1",
+        ...signStandard(dispatch.secret, dispatch.event_id, body, timestamp),
+        // Informational: receivers take the id and topic from the signed body (or webhook-id), never from these.
         "x-groundwork-event-id": dispatch.event_id,
         "idempotency-key": dispatch.event_id,
         "x-groundwork-topic": dispatch.topic,
         "x-groundwork-attempt": String(dispatch.attempts + 1),
-        "x-groundwork-signature": signPayload(dispatch.secret, body),
+        "x-groundwork-signature": signPayload(dispatch.secret, body, timestamp),
       },
       body,
     });

@@ -1,15 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { authFields, codesOf, registerUser, uniqueUser, useTestApi } from "../../helpers/api.ts";
+import { rootDb } from "../../helpers/db.ts";
+import { confirmationToken } from "../../helpers/fixtures.ts";
 
 const api = useTestApi();
 const me = "query { currentUser { userId username email } }";
 
 describe("register and login", () => {
-  it("registers a user and returns tokens that sign them in", async () => {
+  it("registers a user, and verifyEmail returns tokens that sign them in", async () => {
     const user = uniqueUser("reg");
-    const result = await api.graphql(`mutation($input: RegisterInput!) { register(input: $input) { ${authFields} } }`, { input: user });
-    expect(result.status).toBe(200);
-    const payload = result.body.data?.register;
+    const registered = await api.graphql(`mutation($input: RegisterInput!) { register(input: $input) { email linkExpiresAt } }`, { input: user });
+    expect(registered.status).toBe(200);
+    expect(registered.body.data?.register.email).toBe(user.email);
+    const token = await confirmationToken(rootDb(), user.email);
+    const result = await api.graphql(`mutation($input: VerifyEmailInput!) { verifyEmail(input: $input) { ${authFields} } }`, { input: { token } });
+    const payload = result.body.data?.verifyEmail;
     expect(payload.user).toMatchObject({ username: user.username, email: user.email });
     expect(payload.refreshToken).toMatch(/^[A-Za-z0-9_-]{40,}$/);
     expect(new Date(payload.expiresAt).getTime()).toBeGreaterThan(Date.now());

@@ -11,14 +11,22 @@ let productId = "";
 
 beforeAll(async () => {
   clerk = (await registerWithRole(api, "role_finance")).roleToken;
+  const operator = (await registerWithRole(api, "gw_admin", "capop")).roleToken;
   customer = await registerUser(api, "capcust");
   const created = await api.graphql(
     `mutation($input: CreateFinanceCustomerInput!) { createFinanceCustomer(input: $input) { financeCustomer { customerId } } }`,
-    { input: { financeCustomer: { fullName: "Api Customer", primaryEmail: customer.email, userId: customer.userId } } },
+    { input: { financeCustomer: { fullName: "Api Customer", primaryEmail: customer.email } } },
     clerk,
   );
   expect(created.body.errors).toBeUndefined();
   const customerId = created.body.data?.createFinanceCustomer.financeCustomer.customerId;
+  // Finance staff cannot say who the customer is (issue 15); an operator links the user.
+  const linked = await api.graphql(
+    `mutation($input: FinanceLinkCustomerUserInput!) { financeLinkCustomerUser(input: $input) { customer { customerId userId } } }`,
+    { input: { customerId, userId: customer.userId } },
+    operator,
+  );
+  expect(linked.body.data?.financeLinkCustomerUser.customer).toEqual({ customerId, userId: customer.userId });
   const account = await api.graphql(
     `mutation($input: CreateFinanceAccountInput!) { createFinanceAccount(input: $input) { financeAccount { accountId } } }`,
     { input: { financeAccount: { customerId, accountType: "checking" } } },

@@ -94,7 +94,13 @@ export async function createWorld(tx: TestTransaction): Promise<CapstoneWorld> {
       (await one<{ order_id: string }>(tx, "select order_id from sales.create_order($1, array[row($2, 2)]::sales.order_line[], $3)", [c, activeProduct, rep])).order_id;
     const o1 = await order(c1);
     const o2 = await order(c2);
-    const agent = (await one<{ agent_id: string }>(tx, "insert into support.support_agents (full_name, email) values ('Agent', $1) returning agent_id", [`${uniqueName("agent")}@example.com`])).agent_id;
+    // The support staffer works as this agent: their messages are written as it.
+    const agent = (
+      await one<{ agent_id: string }>(tx, "insert into support.support_agents (full_name, email, user_id) values ('Agent', $1, $2) returning agent_id", [
+        `${uniqueName("agent")}@example.com`,
+        staff.role_support.userId,
+      ])
+    ).agent_id;
     const ticket = async (c: string) =>
       (await one<{ ticket_id: string }>(tx, "insert into support.tickets (customer_id, subject) values ($1, 'Help') returning ticket_id", [c])).ticket_id;
     const t1 = await ticket(c1);

@@ -123,10 +123,8 @@ const cases: TableCase[] = [
     own: (w) => `ticket_id = ${q(w.t1)}`,
     select: { role_support: "all", role_readonly: "all", customer: "own", role_sales: "none", role_finance: "none", role_hr: "none" },
     insert: {
-      sql: (w, actor) =>
-        actor === "role_support"
-          ? `insert into support.ticket_messages (ticket_id, sender_type, sender_id, message) values (${q(w.t2)}, 'agent', ${q(w.agent)}, 'New')`
-          : `insert into support.ticket_messages (ticket_id, sender_type, sender_id, message) values (${q(w.t1)}, 'customer', ${q(w.c1)}, 'New')`,
+      // The sender comes from the session (support staff as their agent, anyone else as their customer record).
+      sql: (w, actor) => `insert into support.ticket_messages (ticket_id, message) values (${q(actor === "role_support" ? w.t2 : w.t1)}, 'New')`,
       ok: ["role_support", "customer"],
     },
     update: { set: "message = message", ok: [] },

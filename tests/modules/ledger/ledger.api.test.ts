@@ -117,6 +117,23 @@ describe("ledger mutations", () => {
   });
 });
 
+describe("what an ordinary account may ask of a transfer (issue 15)", () => {
+  it("refuses a reversal label without a reversed transaction, an effectiveAt of 1970 and 900 kB of metadata", async () => {
+    const mallory = await registerUser(api, "ledmal");
+    const wallet = await walletWith(mallory, 100);
+    const other = await createAccount(mallory.accessToken, { code: "other", name: "Other" });
+    for (const kind of ["reversal", "hold_post", "adjustment", "conversion"]) {
+      expect(codesOf(await postTransfer(mallory.accessToken, { fromAccountId: wallet, toAccountId: other, amount: "1", kind })), kind).toEqual(["LKIND"]);
+    }
+    expect(codesOf(await postTransfer(mallory.accessToken, { fromAccountId: wallet, toAccountId: other, amount: "1", effectiveAt: "1970-01-01T00:00:00Z" }))).toEqual(["LDATE"]);
+    const metadata = { blob: "x".repeat(900_000) };
+    expect(codesOf(await postTransfer(mallory.accessToken, { fromAccountId: wallet, toAccountId: other, amount: "1", metadata }))).toEqual(["LMETA"]);
+    const { rows } = await rootDb().query("select count(*)::int as n from ledger.entries where account_id = $1", [other]);
+    expect(rows[0].n).toBe(0);
+    expect((await postTransfer(mallory.accessToken, { fromAccountId: wallet, toAccountId: other, amount: "1", metadata: { orderId: "o-1" } })).body.errors).toBeUndefined();
+  });
+});
+
 describe("statements", () => {
   it("list an account's entries with their running balance, a page at a time", async () => {
     const user = await registerUser(api, "ledapig");

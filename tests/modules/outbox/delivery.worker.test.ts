@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLogger } from "../../../src/logger.ts";
 import { startWorker, type Worker } from "../../../src/worker/runner.ts";
 import { defaultTaskOptions } from "../../../src/config.ts";
-import { verifySignature } from "../../../src/signature.ts";
+import { Webhook } from "standardwebhooks";
+import { verifySignature, verifyStandard } from "../../../src/signature.ts";
 import { codesOf, registerWithRole, registerUser, useTestApi } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 import { until } from "../../helpers/until.ts";
@@ -107,6 +108,16 @@ describe("outbox delivery", () => {
     const [request] = (await receiver.waitFor((received) => received.some(ofMarker(value)))).filter(ofMarker(value));
     expect(verifySignature(subscription.secret, request!.rawBody, request!.headers["x-groundwork-signature"] as string)).toBe(true);
     expect(verifySignature("another secret entirely", request!.rawBody, request!.headers["x-groundwork-signature"] as string)).toBe(false);
+    // Standard Webhooks: the receiver's usual library verifies it as it is, and the id is signed.
+    const standard = {
+      "webhook-id": request!.headers["webhook-id"] as string,
+      "webhook-timestamp": request!.headers["webhook-timestamp"] as string,
+      "webhook-signature": request!.headers["webhook-signature"] as string,
+    };
+    expect(standard["webhook-id"]).toBe(eventId);
+    expect(new Webhook(subscription.secret).verify(request!.rawBody, standard)).toMatchObject({ id: eventId });
+    expect(() => new Webhook(subscription.secret).verify(request!.rawBody, { ...standard, "webhook-id": `${eventId}0` })).toThrow();
+    expect(verifyStandard(subscription.secret, request!.rawBody, { id: standard["webhook-id"], timestamp: standard["webhook-timestamp"], signature: standard["webhook-signature"] })).toBe("ok");
     expect(request!.headers["x-groundwork-event-id"]).toBe(eventId);
     expect(request!.headers["idempotency-key"]).toBe(eventId);
     expect(request!.body).toMatchObject({ id: eventId, topic: "test.ping", organizationId, aggregate: { type: "thing", id: value } });

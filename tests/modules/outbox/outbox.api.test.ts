@@ -49,7 +49,8 @@ describe("webhook subscriptions", () => {
     expect(created.body.errors).toBeUndefined();
     const subscription = created.body.data?.createOutboxWebhookSubscription.outboxWebhookSubscription;
     expect(subscription).toMatchObject({ topics: ["member.added", "member.removed"], isActive: true });
-    expect(subscription.secret).toMatch(/^[0-9a-f]{64}$/);
+    // The Standard Webhooks form: whsec_ and the base64 of 32 random bytes.
+    expect(subscription.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
 
     expect(codesOf(await createSubscription(member.accessToken, organizationId))).toEqual(["42501"]);
     expect(codesOf(await createSubscription(outsider.accessToken, organizationId))).toEqual(["42501"]);
@@ -87,7 +88,7 @@ describe("webhook subscriptions", () => {
     expect(codesOf(await api.graphql(rotate, { id: before.subscriptionId }, stranger.accessToken))).toEqual(["NTFND"]);
     const rotated = await api.graphql(rotate, { id: before.subscriptionId }, owner.accessToken);
     const secret = rotated.body.data?.outboxRotateWebhookSecret.webhookSubscription.secret;
-    expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(secret).not.toBe(before.secret);
   });
 
