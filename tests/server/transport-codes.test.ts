@@ -6,6 +6,7 @@ import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { transportErrorCodes } from "../../src/errors.ts";
 import { projectRoot } from "../../src/paths.ts";
+import { signStandard } from "../../src/signature.ts";
 import { registerUser, testLimits, useTestApi, type SignedIn, type TestApi } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
 import { failingPreset } from "./fixtures/failing-plugin.ts";
@@ -27,6 +28,8 @@ const slow = useTestApi({}, { limits: testLimits({ statementTimeoutMs: 300, exec
 const planner = useTestApi({}, { limits: testLimits({ planningTimeoutMs: 20, maxOperations: 1000, maxCost: 100_000_000, maxDocumentBytes: 1_000_000 }) });
 // Per user (not per IP): the per-IP counter of 127.0.0.1 is shared with tests/server/rate-limit.test.ts.
 const limited = useTestApi({}, { limits: testLimits({ rateLimit: { ...testLimits().rateLimit, perUser: 2 } }) });
+// The inbox route works on one message at a time here, so a burst of them finds it busy.
+const narrowInbox = useTestApi({}, { limits: testLimits({ inbox: { ratePerMinute: 0, concurrency: 1 } }) });
 
 interface Answer {
   status: number;
@@ -162,6 +165,37 @@ const cases: Record<TransportCode, Case[]> = {
         let answer: Answer = { status: 0, codes: [] };
         for (let i = 0; i < 10 && answer.status !== 429; i++) answer = await query(limited, "{ __typename }", {}, alice.accessToken);
         return answer;
+      },
+    },
+  ],
+  SERVER_BUSY: [
+    {
+      what: "more inbound webhooks at once than INBOX_CONCURRENCY",
+      status: 503,
+      provoke: async () => {
+        const source = `tc-busy-${process.pid}`;
+        const { rows } = await rootDb().query<{ secret: string }>(
+          "insert into inbox.sources (source) values ($1) on conflict (source) do update set source = excluded.source returning secret",
+          [source],
+        );
+        const secret = rows[0]!.secret;
+        // Bodies large enough that reading, verifying and storing them overlap: go on until one is refused.
+        for (let round = 0; round < 5; round++) {
+          const answers = await Promise.all(
+            Array.from({ length: 12 }, (_, i) => {
+              const body = JSON.stringify({ type: "busy", pad: "x".repeat(200_000), round, i });
+              return send(narrowInbox, {
+                path: `/webhooks/${source}`,
+                method: "POST",
+                headers: { "content-type": "application/json", ...signStandard(secret, `${source}-${round}-${i}`, body) },
+                body,
+              });
+            }),
+          );
+          const busy = answers.find((answer) => answer.status === 503);
+          if (busy) return busy;
+        }
+        return { status: 200, codes: [] };
       },
     },
   ],
