@@ -8,9 +8,13 @@ import { createClient, type Client } from "graphql-ws";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { embeddedDatabaseName } from "../../src/db/database.ts";
 import { freePort } from "../../src/db/embedded.ts";
+import { withDatabase } from "../../src/db/urls.ts";
+import { loadLocalSecrets } from "../../src/state.ts";
 import { projectRoot } from "../../src/paths.ts";
 import { testJwt, testLimits, useTestApi } from "../helpers/api.ts";
+import { confirmationToken } from "../helpers/fixtures.ts";
 import { until } from "../helpers/until.ts";
 import { createTestDatabase, type TestDatabaseHandle } from "../setup/testDatabase.ts";
 import { sleepPreset } from "./fixtures/sleep-plugin.ts";
@@ -219,18 +223,27 @@ async function idleKeepAlive(url: string): Promise<{ agent: Agent; sockets: () =
   return { agent, sockets };
 }
 
-/** A signed-in graphql-ws client with a live notificationAdded subscription; resolves once the server acknowledged it. */
-async function openSubscription(url: string): Promise<{ client: Client; closed: Promise<number> }> {
+/**
+ * A signed-in graphql-ws client with a live notificationAdded subscription;
+ * resolves once the server acknowledged it. Sign-up needs the confirmation
+ * token of its mail: read as root on the server's database (`rootUrl`).
+ */
+async function openSubscription(url: string, rootUrl: string): Promise<{ client: Client; closed: Promise<number> }> {
   const name = `sd${process.pid}x${Date.now().toString(36)}`;
-  const response = await fetch(`${url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      query: "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }",
-      variables: { input: { username: name, email: `${name}@example.com`, password: "correct horse 42" } },
-    }),
+  const graphql = async <T>(query: string, variables: Record<string, unknown>): Promise<T> => {
+    const response = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+    return ((await response.json()) as { data: T }).data;
+  };
+  await graphql("mutation($input: RegisterInput!) { register(input: $input) { email } }", {
+    input: { username: name, email: `${name}@example.com`, password: "correct horse 42" },
   });
-  const token = ((await response.json()) as { data: { register: { accessToken: string } } }).data.register.accessToken;
+  const root = new pg.Client({ connectionString: rootUrl });
+  await root.connect();
+  const confirmation = await confirmationToken(root, `${name}@example.com`).finally(() => root.end());
+  const verified = await graphql<{ verifyEmail: { accessToken: string } }>("mutation($input: VerifyEmailInput!) { verifyEmail(input: $input) { accessToken } }", {
+    input: { token: confirmation },
+  });
+  const token = verified.verifyEmail.accessToken;
   let onClosed: (code: number) => void = () => undefined;
   const closed = new Promise<number>((resolve) => (onClosed = resolve));
   let onConnected: () => void = () => undefined;
@@ -276,7 +289,7 @@ describe("groundwork serve (DATABASE_URL) exits within SHUTDOWN_TIMEOUT_MS whate
 
   it("with an open graphql-ws subscription, on SIGTERM; the client is told 1001 (going away)", async () => {
     const server = await spawnGroundwork(["serve"], env);
-    const { client, closed } = await openSubscription(server.url);
+    const { client, closed } = await openSubscription(server.url, db.rootUrl);
     const signalledAt = Date.now();
     server.child.kill("SIGTERM");
     const { code, at } = await server.exited;
@@ -351,6 +364,9 @@ describe("groundwork serve (DATABASE_URL) exits within SHUTDOWN_TIMEOUT_MS whate
 describe("groundwork start (embedded PostgreSQL) stops its database however it is stopped", () => {
   let stateDir: string;
   let env: Record<string, string>;
+  /** The superuser URL of the embedded cluster's Groundwork database (passwords in the state directory). */
+  const embeddedRootUrl = async () =>
+    withDatabase(`postgres://postgres:${encodeURIComponent((await loadLocalSecrets(stateDir)).postgresPassword)}@127.0.0.1:${env.EMBEDDED_PG_PORT}/postgres`, embeddedDatabaseName);
   const postmasterPid = () => {
     const file = path.join(stateDir, "pgdata", "postmaster.pid");
     return existsSync(file) ? Number(readFileSync(file, "utf8").split("\n")[0]) : undefined;
@@ -382,7 +398,7 @@ describe("groundwork start (embedded PostgreSQL) stops its database however it i
     const server = await spawnGroundwork(["start"], env);
     const pid = postmasterPid()!;
     await idleKeepAlive(server.url);
-    const { client, closed } = await openSubscription(server.url);
+    const { client, closed } = await openSubscription(server.url, await embeddedRootUrl());
     const signalledAt = Date.now();
     server.child.kill("SIGINT");
     const { code, at } = await server.exited;
