@@ -1,3 +1,8 @@
+--! Previous: sha1:327ff2d7c9964ee7e8d67b0d86a047486dcf4ea4
+--! Hash: sha1:4d16b6ff719ae84c26dd2a6486c7d7ccb8cdcecb
+--! Message: outbox: Standard Webhooks secrets (whsec_) for deliveries (issue 15)
+
+--! split: 2310-outbox-webhook-secrets.sql
 -- Webhook secrets in the Standard Webhooks form (issue 15): whsec_ followed by
 -- the base64 of 32 random bytes, which receivers' Standard Webhooks libraries
 -- take as they are. Deliveries carry both signatures: webhook-signature (key:

@@ -1,3 +1,8 @@
+--! Previous: sha1:4d16b6ff719ae84c26dd2a6486c7d7ccb8cdcecb
+--! Hash: sha1:84fa06f97adfc0058b154b27fe645a6996b63845
+--! Message: inbox: message id and topic from what the signature covers; the route verifies in the process (issue 15)
+
+--! split: 2410-inbox-signed-identity.sql
 -- Inbound webhooks whose identity is signed (issue 15). The signature used to
 -- cover timestamp and body only, while the message id and topic came from
 -- unsigned headers: one captured request replayed with new ids was stored
