@@ -2,6 +2,7 @@ import type { TaskList, WorkerUtils } from "graphile-worker";
 import { defaultTaskOptions, type TaskOptions } from "../../config.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
+import { events_notify_followers } from "./events_notify_followers.ts";
 import { finance_create_partitions } from "./finance_create_partitions.ts";
 import { finance_refresh_views } from "./finance_refresh_views.ts";
 import { makeInboxProcess } from "./inbox_process.ts";
@@ -21,6 +22,7 @@ function helperTasks(options: TaskOptions): TaskList {
   return {
     audit_seal,
     auth_cleanup_refresh_token_blacklist,
+    events_notify_followers,
     finance_create_partitions,
     finance_refresh_views,
     inbox_process: makeInboxProcess(options.inbox),
