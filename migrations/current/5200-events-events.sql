@@ -106,7 +106,7 @@ create index events_timezone_idx on events.events (timezone);
 create index events_created_by_idx on events.events (created_by);
 -- What everyone may list, in the order listings use (upcoming first, keyset on event_id).
 create index events_listed_idx on events.events (starts_at, event_id) where status = 'published' and visibility = 'public';
--- Whether an organization shows itself as an organizer (events.events_organizer).
+-- Whether an organization shows itself as an organizer (events_private.public_organizer).
 create index events_organizer_idx on events.events (owner_context_id) where visibility <> 'private' and published_at is not null;
 create index events_search_vector_idx on events.events using gin (search_vector);
 create index events_metadata_idx on events.events using gin (metadata jsonb_path_ops);
@@ -229,34 +229,63 @@ create trigger _100_validate before insert or update on events.events
 select audit.enable_tracking('events.events', null, '{search_vector}');
 
 --------------------------------------------------------------------------------
+-- What a listing shows beside the event, as scalar computed fields: PostGraphile
+-- selects them inside the listing's own statement (a relation, or a function
+-- returning a row, would cost a second statement per page for rows that come
+-- from a set-returning function such as search_events).
+--
 -- The organizer: an organization's public face. Anonymous callers cannot read
 -- auth.organizations; an organization that has published a public or unlisted
 -- event is a public organizer, so its name and slug are shown.
 
-create type events.organizer as (
-  organization_id uuid,
-  name text,
-  slug text
-);
-comment on type events.organizer is 'The organization behind an event, as everyone may see it.';
-comment on column events.organizer.organization_id is 'The organization''s id.';
-comment on column events.organizer.name is 'Its name.';
-comment on column events.organizer.slug is 'Its URL name.';
+create function events_private.public_organizer(organization_id uuid) returns boolean
+  language sql
+  stable
+  set search_path = ''
+as $$
+  select exists (select 1 from events.events e
+                  where e.owner_context_id = public_organizer.organization_id
+                    and e.visibility <> 'private' and e.published_at is not null)
+      or public_organizer.organization_id = any (array(select auth.current_user_organization_ids()))
+$$;
+comment on function events_private.public_organizer(organization_id uuid) is
+  'Whether the organization''s name may be shown to the caller: it has published a public or unlisted event, or the caller is a member.';
 
-create function events.events_organizer(event events.events) returns events.organizer
+create function events.events_organizer_name(event events.events) returns text
   language sql
   stable
   security definer
   set search_path = ''
 as $$
-  select o.organization_id, o.name, o.slug
-    from auth.organizations o
-   where o.organization_id = event.owner_context_id
-     and (exists (select 1 from events.events e
-                   where e.owner_context_id = o.organization_id and e.visibility <> 'private' and e.published_at is not null)
-          or o.organization_id = any (array(select auth.user_orgs())))
+  select o.name from auth.organizations o
+   where o.organization_id = event.owner_context_id and events_private.public_organizer(o.organization_id)
 $$;
-comment on function events.events_organizer(event events.events) is
-  'The organization that owns the event: its id, name and slug. Security definer because auth.organizations shows an organization only to its members; it shows one only if it has published a public or unlisted event (a public organizer), or to its members, whatever event row it is given.';
-revoke execute on function events.events_organizer(events.events) from public;
-grant execute on function events.events_organizer(events.events) to gw_anonymous, gw_user;
+comment on function events.events_organizer_name(event events.events) is
+  'The name of the organization that owns the event. Security definer because auth.organizations shows an organization only to its members; it answers only for a public organizer (one that has published a public or unlisted event) or for the caller''s own organizations, whatever event row it is given.';
+revoke execute on function events.events_organizer_name(events.events) from public;
+grant execute on function events.events_organizer_name(events.events) to gw_anonymous, gw_user;
+
+create function events.events_organizer_slug(event events.events) returns text
+  language sql
+  stable
+  security definer
+  set search_path = ''
+as $$
+  select o.slug from auth.organizations o
+   where o.organization_id = event.owner_context_id and events_private.public_organizer(o.organization_id)
+$$;
+comment on function events.events_organizer_slug(event events.events) is
+  'The URL name (slug) of the organization that owns the event. Security definer for the same reason as events_organizer_name, under the same rule.';
+revoke execute on function events.events_organizer_slug(events.events) from public;
+grant execute on function events.events_organizer_slug(events.events) to gw_anonymous, gw_user;
+
+create function events.events_category_name(event events.events) returns text
+  language sql
+  stable
+as $$
+  select c.name from ref.event_categories c where c.code = event.category_code
+$$;
+comment on function events.events_category_name(event events.events) is
+  'The category''s name (the category field has the whole category).';
+revoke execute on function events.events_category_name(events.events) from public;
+grant execute on function events.events_category_name(events.events) to gw_anonymous, gw_user;

@@ -264,14 +264,14 @@ describe("unlisted events and organizers", () => {
       const open = await publishedEvent(tx, acme);
       const secret = await publishedEvent(tx, quiet, { visibility: "private" });
       await tx.become(anonymous);
-      expect(await one(tx, "select (events.events_organizer(e)).name as name from events.events e where e.event_id = $1", [open])).toEqual({ name: acme.organization.name });
+      expect(await one(tx, "select events.events_organizer_name(e) as name, events.events_organizer_slug(e) as slug from events.events e where e.event_id = $1", [open])).toEqual({ name: acme.organization.name, slug: acme.organization.slug });
       // A row forged in SQL (here: the private event's own row) names the quiet organization: still nothing.
       const byId = await tx.asRoot(() => tx.query("select * from events.events where event_id = $1", [secret]));
       await tx.become(anonymous);
-      const leaked = await tx.query("select (events.events_organizer(jsonb_populate_record(null::events.events, $1::jsonb))).name as name", [JSON.stringify(byId.rows[0])]);
+      const leaked = await tx.query("select events.events_organizer_name(jsonb_populate_record(null::events.events, $1::jsonb)) as name", [JSON.stringify(byId.rows[0])]);
       expect(leaked.rows).toEqual([{ name: null }]);
       await tx.become(quiet.claims);
-      const own = await tx.query("select (events.events_organizer(e)).name as name from events.events e where e.event_id = $1", [secret]);
+      const own = await tx.query("select events.events_organizer_name(e) as name from events.events e where e.event_id = $1", [secret]);
       expect(own.rows).toEqual([{ name: quiet.organization.name }]);
     });
   });

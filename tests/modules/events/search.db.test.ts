@@ -92,14 +92,15 @@ describe("searching events", () => {
       // Keyset from just before this test's first event, so events committed by other files (none are in Kenya, but still) cannot interleave.
       await tx.become(anonymous);
       const seen: string[] = [];
-      let after: { starts_at: Date; event_id: string } | undefined = { starts_at: new Date(start.getTime() - 1000), event_id: "ffffffff-ffff-ffff-ffff-ffffffffffff" };
+      type Row = { event_id: string; starts_at: Date };
+      let after: Row | undefined = { starts_at: new Date(start.getTime() - 1000), event_id: "ffffffff-ffff-ffff-ffff-ffffffffffff" };
       for (let page = 0; page < 10; page++) {
-        const { rows } = await tx.query<{ event_id: string; starts_at: Date }>(
+        const { rows }: { rows: Row[] } = await tx.query<Row>(
           "select event_id, starts_at from events.search_events(country_code => 'KE', category_code => 'sports.running', after_starts_at => $1, after_event_id => $2) limit 3",
           [after?.starts_at ?? null, after?.event_id ?? null],
         );
         if (rows.length === 0) break;
-        seen.push(...rows.map((row) => row.event_id).filter((id) => made.includes(id)));
+        seen.push(...rows.map((row: Row) => row.event_id).filter((id: string) => made.includes(id)));
         after = rows.at(-1);
       }
       expect(seen).toHaveLength(7);
