@@ -72,6 +72,16 @@ export const sqlErrorCodes = {
   LKIND: { module: "ledger", status: 403, meaning: "That transaction kind is reserved: reversal only through reverse, hold_post only through postHold, conversion and adjustment only for operators and trusted code." },
   LMETA: { module: "ledger", status: 400, meaning: "Transaction metadata is larger than 16 kB." },
   LDATE: { module: "ledger", status: 400, meaning: "effectiveAt is out of bounds: more than 5 minutes ahead, more than 24 hours back (signed-in users), or before the earliest accounting period (operators and trusted code)." },
+  // registry: state machines
+  RGTRN: { module: "registry", status: 409, meaning: "Not an allowed move of a state column (registry.transitions), or a new row that does not start in an initial state." },
+  // events platform: reference data, people, events
+  RFDEP: { module: "ref", status: 400, meaning: "An event category's parent must be a top-level category (the tree has two levels)." },
+  USSET: { module: "users", status: 400, meaning: "The settings do not match their schema (unknown key, wrong type, value not allowed) or the locale is not a BCP 47 tag." },
+  USSLF: { module: "users", status: 400, meaning: "You cannot follow yourself." },
+  EVDAT: { module: "events", status: 400, meaning: "An event must end after it starts." },
+  EVCAT: { module: "events", status: 400, meaning: "Unknown event category (ref.event_categories)." },
+  EVCTY: { module: "events", status: 400, meaning: "Unknown country code (ref.countries, ISO 3166-1 alpha-2)." },
+  EVTZN: { module: "events", status: 400, meaning: "Unknown time zone (ref.timezones, IANA names)." },
   // PostgreSQL's own codes that are safe to show: they describe the input, not the server.
   "23502": { module: "shared", status: 400, meaning: "not_null_violation: a required value is missing." },
   "23503": { module: "shared", status: 409, meaning: "foreign_key_violation: the referenced row does not exist (or is still referenced)." },

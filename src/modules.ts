@@ -19,6 +19,12 @@ export interface ModuleInfo {
   /** Schemas only trusted code uses: never exposed, never read by another module. */
   privateSchemas: readonly string[];
   /**
+   * Schemas the module shares with PostgreSQL and extensions (only `public`,
+   * for the seed's compatibility layer): never exposed through GraphQL; the
+   * generated reference lists the module's objects there (not the extensions').
+   */
+  sharedSchemas?: readonly string[];
+  /**
    * Split numbers of migrations/current/ files (`NNNN-topic.sql`) that belong
    * to the module: first and last, inclusive. A block never moves.
    */
@@ -149,9 +155,42 @@ export const modules = [
     status: "built",
   },
   // The events platform (Liventix seed): one module per schema, blocks inside 5xxx.
-  planned("ref", "Reference data", ["ref"], [5000, 5099], "RF"),
-  planned("users", "People: profiles, follows, settings", ["users"], [5100, 5199], "US"),
-  planned("events", "Events and their social content", ["events"], [5200, 5299], "EV"),
+  {
+    name: "ref",
+    title: "Reference data",
+    purpose: "Countries, currencies (the ledger's list), industries, time zones and event categories: read by everyone, written by operators.",
+    schemas: ["ref"],
+    privateSchemas: ["ref_private"],
+    splits: [5000, 5099],
+    errorPrefix: "RF",
+    tasks: [],
+    topics: none,
+    status: "built",
+  },
+  {
+    name: "users",
+    title: "People: profiles, follows, settings",
+    purpose: "Public profiles (the handle is the username), follows of people and organizations with counts, settings with validated notification preferences.",
+    schemas: ["users"],
+    privateSchemas: ["users_private"],
+    splits: [5100, 5199],
+    errorPrefix: "US",
+    tasks: [],
+    topics: none,
+    status: "built",
+  },
+  {
+    name: "events",
+    title: "Events and their social content",
+    purpose: "Events owned by organizations (tenant isolation by the org_id claim, status as a state machine), posts, comments, reactions, cultural guides, search; followers notified by the worker.",
+    schemas: ["events"],
+    privateSchemas: ["events_private"],
+    splits: [5200, 5299],
+    errorPrefix: "EV",
+    tasks: ["events_notify_followers"],
+    topics: { publishes: ["event.published", "event.cancelled", "event.comment_added"], consumes: [] },
+    status: "built",
+  },
   planned("ticketing", "Ticketing", ["ticketing"], [5300, 5399], "TK"),
   planned("payments", "Payments on the ledger", ["payments"], [5400, 5499], "PY"),
   planned("sponsorship", "Sponsorship with escrow", ["sponsorship"], [5500, 5599], "SP"),
@@ -159,7 +198,19 @@ export const modules = [
   planned("analytics", "Partitioned analytics", ["analytics"], [5700, 5799], "AN"),
   planned("messaging", "Messaging for every module", ["messaging"], [5800, 5899], "MS"),
   planned("ml", "Embeddings and recommendations", ["ml"], [5900, 5989], "ML"),
-  planned("compat", "The seed's compatibility layer in public", [], [5990, 5999], "PC"),
+  {
+    name: "compat",
+    title: "Compatibility layer (public)",
+    purpose: "The Liventix seed's SQL surface in public: the events view and the current_org_id, user_orgs and create_event RPCs, under the caller's RLS; not in GraphQL.",
+    schemas: [],
+    privateSchemas: [],
+    sharedSchemas: ["public"],
+    splits: [5990, 5999],
+    errorPrefix: "PC",
+    tasks: [],
+    topics: none,
+    status: "built",
+  },
   // The budgeting app.
   planned("budget", "Budget periods, tags, pro-rata", ["budget"], [6000, 6099], "BG"),
   planned("expenses", "The immutable expense ledger", ["expenses"], [6100, 6199], "EX"),

@@ -194,7 +194,8 @@ async function readCatalog(url: string, schemas: readonly string[]): Promise<Cat
 function asSinceVersion16(definition: string): string {
   const lines = definition.split("\n");
   const fromLine = lines.findIndex((line) => line.startsWith("   FROM "));
-  const from = /^ {3}FROM ([a-z_][a-z0-9_$]*\.)?([a-z_][a-z0-9_$]*)(?: ([a-z_][a-z0-9_$]*))?$/.exec(lines[fromLine] ?? "");
+  // A view without WHERE ends on its FROM line (";").
+  const from = /^ {3}FROM ([a-z_][a-z0-9_$]*\.)?([a-z_][a-z0-9_$]*)(?: ([a-z_][a-z0-9_$]*))?;?$/.exec(lines[fromLine] ?? "");
   if (!from || /^ {4}/.test(lines[fromLine + 1] ?? "")) return definition;
   const qualifier = `${from[3] ?? from[2]}.`;
   let result = "";
@@ -662,7 +663,7 @@ function renderSetup(catalog: Catalog): string {
     "What objects get as they are created (`alter default privileges`), instead of PostgreSQL's built-in defaults: a role not listed gets nothing, PUBLIC included.",
     sqlBlock(block(defaults)),
     publicSchema && "## Schema public",
-    publicSchema && "Only the schema and its grants: what lives there belongs to extensions.",
+    publicSchema && "Only the schema and its grants: what lives there belongs to extensions, and to modules that share it (the compatibility layer: compat.md).",
     publicSchema && sqlBlock(new SchemaPrinter(catalog, publicSchema).header()),
   ]);
 }
@@ -680,8 +681,23 @@ function renderSchemas(module: ModuleInfo, catalog: Catalog): string {
   ]);
 }
 
+/** A module's objects in a schema it shares (public): extensions' objects are left out by the introspection. */
+function renderShared(module: ModuleInfo, catalog: Catalog): string {
+  const shared = module.sharedSchemas ?? [];
+  return chunks([
+    `Schemas: ${shared.map((name) => `\`${name}\` (shared; not exposed through GraphQL)`).join(", ")}. The schemas themselves and their grants are in setup.md.`,
+    ...shared.map((name) => {
+      const schema = catalog.introspection.getNamespace({ name });
+      if (!schema) return `## Schema ${name}\n\nNot in the database.`;
+      return chunks([`## Schema ${name}`, new SchemaPrinter(catalog, schema).sections()]);
+    }),
+  ]);
+}
+
 function renderModule(module: ModuleInfo, catalog: Catalog): string {
-  const body = module.schemas.length === 0 && module.privateSchemas.length === 0 ? renderSetup(catalog) : renderSchemas(module, catalog);
+  const body = (module.sharedSchemas ?? []).length > 0 ? renderShared(module, catalog)
+    : module.schemas.length === 0 && module.privateSchemas.length === 0 ? renderSetup(catalog)
+    : renderSchemas(module, catalog);
   return `${chunks([fileHeader(module), body])}\n`;
 }
 
@@ -707,7 +723,7 @@ async function printGraphqlSchema(authenticatorUrl: string, logger: Logger): Pro
  * role the server introspects as: its grants decide what GraphQL shows).
  */
 export async function generateReference(authenticatorUrl: string, logger: Logger): Promise<ReferenceFiles> {
-  const schemas = builtModules.flatMap((m) => [...m.schemas, ...m.privateSchemas]);
+  const schemas = builtModules.flatMap((m) => [...m.schemas, ...m.privateSchemas, ...(m.sharedSchemas ?? [])]);
   const catalog = await readCatalog(authenticatorUrl, schemas);
   const files: ReferenceFiles = new Map();
   for (const module of sortedBy(builtModules, (m) => m.name)) files.set(`${referenceFolder}/${module.name}.md`, renderModule(module, catalog));

@@ -30,9 +30,11 @@ export async function cannon(
       {
         setupRequest(request) {
           const n = i++;
+          // No tokens: anonymous requests, without an Authorization header.
+          const token = options.tokens.length > 0 ? options.tokens[n % options.tokens.length] : undefined;
           return {
             ...request,
-            headers: { ...request.headers, authorization: `Bearer ${options.tokens[n % options.tokens.length]}` },
+            headers: { ...request.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
             body: options.body(n),
           };
         },

@@ -26,6 +26,12 @@ export const mineSql = `
    order by m.membership_id
    limit 20`;
 
+/** The next 20 public events with category and organizer name: what eventsSearchEvents(first: 20) asks, as gw_anonymous. */
+export const upcomingSql = `
+  select e.event_id, e.title, e.starts_at, events.events_category_name(e) as category, events.events_organizer_name(e) as organizer
+    from events.search_events() e
+   limit 20`;
+
 const app = express();
 app.use(express.json());
 app.post("/mine", async (req, res) => {
@@ -50,6 +56,30 @@ app.post("/mine", async (req, res) => {
           memberships: {
             nodes: rows.map((r) => ({ role: r.role, createdAt: r.created_at, organization: { name: r.name, slug: r.slug } })),
           },
+        },
+      },
+    });
+  } catch (error) {
+    await client.query("rollback").catch(() => undefined);
+    res.status(500).json({ error: String(error) });
+  } finally {
+    client.release();
+  }
+});
+app.post("/events", async (_req, res) => {
+  // No token: anonymous, as a browser listing events without signing in.
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    await client.query("select set_config('role', 'gw_anonymous', true), set_config('request.jwt.claims', $1, true), set_config('statement_timeout', '5000', true)", [
+      JSON.stringify({ role: "gw_anonymous" }),
+    ]);
+    const { rows } = await client.query(upcomingSql);
+    await client.query("commit");
+    res.json({
+      data: {
+        eventsSearchEvents: {
+          nodes: rows.map((r) => ({ eventId: r.event_id, title: r.title, startsAt: r.starts_at, categoryName: r.category, organizerName: r.organizer })),
         },
       },
     });

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure is reported next to a baseline measured in the
  * same run on the same machine. Results are recorded in docs/benchmarks.md.
- * BENCH_ONLY=startup,outbox,audit,ledger runs a subset (default: all).
+ * BENCH_ONLY=startup,outbox,audit,ledger,events runs a subset (default: all).
  */
 process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
@@ -10,8 +10,9 @@ const { benchAudit } = await import("./audit.ts");
 const { benchCapstone } = await import("./capstone.ts");
 const { benchLedger } = await import("./ledger.ts");
 const { benchApi } = await import("./api.ts");
+const { benchEvents } = await import("./events.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -123,6 +124,33 @@ try {
     else console.log("  reference: pgbench not on PATH, skipped");
     console.log(`  books consistent after the run (verify(), currency totals): ${check(ledger.consistent)}`);
     console.log(JSON.stringify({ ledger }));
+  }
+
+  if (runs("events")) {
+    const events = await benchEvents(db, {
+      events: Number(process.env.BENCH_EVENTS ?? 10_000),
+      searchEvents: Number(process.env.BENCH_EVENTS_SEARCH ?? 100_000),
+      seconds: Number(process.env.BENCH_API_SECONDS ?? 10),
+      rounds: Number(process.env.BENCH_API_ROUNDS ?? 3),
+      warmupSeconds: Number(process.env.BENCH_API_WARMUP_SECONDS ?? 10),
+      queries: Number(process.env.BENCH_EVENTS_QUERIES ?? 500),
+    });
+    const { listing, search } = events;
+    const line = (label: string, f: typeof listing.raw) =>
+      console.log(`  ${label}  ${rate(f.requestsPerSecond, "req")}   p50 ${ms(f.p50Ms)}   p99 ${ms(f.p99Ms)}   CPU ${Math.round(f.cpuUsPerRequest)} µs/req   non-2xx ${f.non2xx}   errors ${f.errors}`);
+    console.log(`\nEvents: anonymous listing of the next 20 public events with category and organizer (${events.events.toLocaleString("en-US")} events, ${events.organizations} organizations; ${listing.connections} connections, ${listing.rounds} rounds of ${listing.seconds} s after ${listing.warmupSeconds} s of warm-up, median round shown)`);
+    line("baseline: express + pg, same SQL as gw_anonymous", listing.raw);
+    line("Groundwork (PostGraphile), rate limits off     ", listing.postgraphile);
+    console.log(`    round ratios ${listing.roundRatios.map((r) => r.toFixed(2)).join(", ")}   CPU per request, Groundwork / baseline (median): ${listing.cpuRatio.toFixed(2)}`);
+    console.log(`    ratio ${listing.ratio.toFixed(3)} (target ≥ 0.7 ${check(listing.ratio >= 0.7)})`);
+    console.log(`  text search over ${search.events.toLocaleString("en-US")} events, first 20 as gw_anonymous, ${search.queries} queries each:`);
+    console.log(`    one word   p50 ${ms(search.p50Ms)}   p99 ${ms(search.p99Ms)}`);
+    console.log(`    two words  p50 ${ms(search.p50TwoWordsMs)}   p99 ${ms(search.p99TwoWordsMs)}`);
+    console.log("    plan, query 'jazz':");
+    console.log(search.plan.map((planLine) => `      ${planLine}`).join("\n"));
+    console.log("    plan, query 'jazz festival':");
+    console.log(search.twoWordPlan.map((planLine) => `      ${planLine}`).join("\n"));
+    console.log(JSON.stringify({ events }));
   }
 } finally {
   await db.drop();

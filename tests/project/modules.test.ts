@@ -146,7 +146,13 @@ describe("the module pages", () => {
       .filter((line) => /^\| \[\d{6}\]/.test(line))
       .filter((line) => (line.split("|").at(-2) ?? "").split(",").map((name) => name.trim()).includes(module.name))
       .map((line) => line.match(/\[(\d{6})\]\(([^)]+)\)/)!);
-    expect(touching.length).toBeGreaterThan(0);
+    // A module whose SQL is all still in migrations/current/ (not committed yet) has none to link; on main, current/ is empty.
+    const current = path.join(migrationsFolder, "current");
+    const uncommitted = (existsSync(current) ? readdirSync(current) : []).some((file) => {
+      const split = /^(\d{4})-/.exec(file);
+      return split !== null && moduleOfSplit(Number(split[1]))?.name === module.name;
+    });
+    if (!uncommitted) expect(touching.length).toBeGreaterThan(0);
     const page = readMarkdown(path.join("docs", "modules", `${module.name}.md`));
     const section = page.slice(page.indexOf("## Where its SQL is"), page.indexOf("## Tests"));
     expect(touching.filter(([, , target]) => !section.includes(`](${target})`)).map(([, number]) => number)).toEqual([]);

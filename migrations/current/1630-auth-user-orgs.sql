@@ -1,0 +1,20 @@
+-- auth.user_orgs(): the Liventix seed's name for "the organizations I belong
+-- to", beside auth.current_org_id() (the seed's current_org_id()). Policies of
+-- the events platform and the seed's SQL clients (public.user_orgs()) call it.
+-- create or replace only: policies of later modules may depend on it.
+
+create or replace function auth.user_orgs() returns setof uuid
+  language sql
+  stable
+  security definer
+  set search_path = ''
+as $$
+  select m.organization_id
+    from auth.memberships m
+   where m.user_id = auth.uid()
+   order by m.organization_id
+$$;
+comment on function auth.user_orgs() is
+  E'@behavior -queryField -mutationField -typeField\nThe ids of the organizations the signed-in user belongs to (any membership role); none when signed out or revoked. The Liventix seed''s user_orgs(); use it in policies as organization_id = any (array(select auth.user_orgs())). Security definer so that policies can read auth.memberships without recursing into its own policies.';
+revoke execute on function auth.user_orgs() from public;
+grant execute on function auth.user_orgs() to gw_anonymous, gw_user;
