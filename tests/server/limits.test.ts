@@ -68,6 +68,34 @@ describe("page size (GRAPHQL_MAX_PAGE_SIZE, default 100)", () => {
   });
 });
 
+describe("page arguments out of range (issue 15: first: -5 was an INTERNAL_SERVER_ERROR)", () => {
+  it("refuses a negative first, last or offset with GRAPHQL_VALIDATION_FAILED, literally, as a variable and as a variable's default", async () => {
+    for (const [query, variables] of [
+      ["{ organizations(first: -5) { nodes { name } } }", {}],
+      ["{ organizations(last: -1) { nodes { name } } }", {}],
+      ["{ organizations(offset: -5) { nodes { name } } }", {}],
+      ["{ currentUser { memberships(first: 1, offset: -2147483648) { totalCount } } }", {}],
+      ["query($n: Int) { organizations(first: $n) { totalCount } }", { n: -5 }],
+      ["query($n: Int = -5) { organizations(last: $n) { totalCount } }", {}],
+    ] as const) {
+      const response = await tight.graphql(query, variables, user.accessToken);
+      expect([query, codesOf(response), response.status]).toEqual([query, ["GRAPHQL_VALIDATION_FAILED"], 400]);
+    }
+  });
+
+  it("refuses a huge last, and a first hidden in a variable's default, with PAGE_SIZE_LIMIT_EXCEEDED", async () => {
+    expectRefused(await tight.graphql("{ organizations(last: 2147483647) { totalCount } }", {}, user.accessToken), "PAGE_SIZE_LIMIT_EXCEEDED");
+    expectRefused(await tight.graphql("query($n: Int = 1000) { organizations(first: $n) { totalCount } }", {}, user.accessToken), "PAGE_SIZE_LIMIT_EXCEEDED");
+  });
+
+  it("answers a huge offset with an empty page, and an Int out of range with GRAPHQL_VALIDATION_FAILED", async () => {
+    const far = await tight.graphql("{ organizations(first: 5, offset: 2147483647) { nodes { name } } }", {}, user.accessToken);
+    expectOk(far);
+    expect(far.body.data?.organizations.nodes).toEqual([]);
+    expectRefused(await tight.graphql("{ organizations(offset: 2147483648) { totalCount } }", {}, user.accessToken), "GRAPHQL_VALIDATION_FAILED");
+  });
+});
+
 describe("cost budget (GRAPHQL_MAX_COST)", () => {
   // organizations 1 + 100 rows × (nodes 1 + name 1) = 201
   it("runs an operation that costs exactly the budget", async () => {
