@@ -47,7 +47,7 @@ export interface RateLimitOptions {
   perIp: number;
   /** Requests per window per signed-in user (0: no limit). */
   perUser: number;
-  /** Sign-in mutations (login, register, refreshSession, changePassword) per window per IP. */
+  /** Sign-in attempts (fields of `signInFields` in src/server/rateLimit.ts; each alias counts) per window per IP. */
   signInPerIp: number;
   signInWindowSeconds: number;
 }
