@@ -39,6 +39,8 @@ export interface ApiLimits {
   /** How long SIGTERM waits for in-flight requests and jobs before closing connections. */
   shutdownTimeoutMs: number;
   metrics: boolean;
+  /** When set, /metrics answers only `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | undefined;
 }
 
 export interface RateLimitOptions {
@@ -78,6 +80,7 @@ export function defaultApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits 
     trustProxy: false,
     corsOrigins: [],
     metrics: true,
+    metricsToken: undefined,
     ...overrides,
   };
 }
@@ -165,6 +168,7 @@ const EnvSchema = z.object({
   CORS_ORIGINS: optional(z.string()),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(apiDefaults.shutdownTimeoutMs),
   METRICS: optional(booleanString),
+  METRICS_TOKEN: optional(z.string().min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)")),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -268,6 +272,10 @@ function apiLimitsFrom(env: Env): ApiLimits {
   if (env.GRAPHQL_MAX_LIST_DEPTH > env.GRAPHQL_MAX_DEPTH) {
     throw new ConfigError("GRAPHQL_MAX_LIST_DEPTH cannot be more than GRAPHQL_MAX_DEPTH.");
   }
+  // /metrics names operations and shows load: in production only a scraper holding METRICS_TOKEN reads it.
+  if (production && env.METRICS === true && !env.METRICS_TOKEN) {
+    throw new ConfigError("METRICS_TOKEN is required for METRICS=true in production (the scraper sends it as a bearer token).");
+  }
   const origins = (env.CORS_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean);
   for (const origin of origins) {
     if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
@@ -298,7 +306,8 @@ function apiLimitsFrom(env: Env): ApiLimits {
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: origins,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-    metrics: env.METRICS ?? true,
+    metrics: env.METRICS ?? (!production || env.METRICS_TOKEN !== undefined),
+    metricsToken: env.METRICS_TOKEN,
   };
 }
 

@@ -12,8 +12,8 @@ import { authenticate } from "./authenticate.ts";
 import { inboxRouter } from "./inbox.ts";
 import type { TokenService } from "./jwt.ts";
 import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "../config.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
-import { loadManifest, resolveDocument, type Manifest } from "./persisted.ts";
+import { createMetrics, metricsHandler, type Metrics } from "./metrics.ts";
+import { loadManifest, operationNamesOf, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
 import { createRateLimiter, rateLimit, type DocumentOf } from "./rateLimit.ts";
 import { recordErrors, startRecord } from "./requestContext.ts";
@@ -120,7 +120,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   app.set("trust proxy", limits.trustProxy);
   const server = createServer(app);
   const pool = createPool(options.authenticatorUrl, options.poolSize, logger, "api");
-  const metrics = limits.metrics ? createMetrics(pool, logger) : undefined;
+  const metrics = limits.metrics ? createMetrics(pool, logger, operationNamesOf(manifest)) : undefined;
   let inFlight = 0;
   let draining = false;
 
@@ -196,12 +196,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       res.status(503).json({ status: "unavailable", reason: "database unreachable" });
     }
   });
-  if (metrics) {
-    app.get("/metrics", async (_req, res) => {
-      res.setHeader("Content-Type", metrics.registry.contentType);
-      res.send(await metrics.registry.metrics());
-    });
-  }
+  if (metrics) app.get("/metrics", metricsHandler(metrics, limits.metricsToken));
   app.use(inboxRouter(pool, logger));
   if (limits.corsOrigins.length > 0) {
     app.use(

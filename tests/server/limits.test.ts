@@ -1,4 +1,6 @@
+import { createClient } from "graphql-ws";
 import { beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { codesOf, registerUser, testLimits, useTestApi, type GraphQLResponse, type SignedIn } from "../helpers/api.ts";
 
 // Two servers: one with a tight depth limit, one with tight list/page/cost/operation/document limits.
@@ -183,6 +185,35 @@ describe("introspection and GraphiQL", () => {
     const response = await deep.graphql("{ __schema { queryType { name } } }");
     expectOk(response);
     expect(response.body.data?.__schema.queryType.name).toBe("Query");
+  });
+
+  it("names nothing in \"Did you mean …?\" when introspection is off (fields, arguments, enum values, over HTTP and WebSocket)", async () => {
+    const typos: Array<[string, Record<string, unknown>, RegExp]> = [
+      ["{ currentUser { usernme } }", {}, /username/],
+      ["{ organizatons { totalCount } }", {}, /organizations/],
+      ["{ organizations(frist: 1) { totalCount } }", {}, /"first"/],
+      ["{ organizations(orderBy: SLUG_ASCC) { totalCount } }", {}, /SLUG_ASC\b/],
+      ["query($o: [OrganizationOrderBy!]) { organizations(orderBy: $o) { totalCount } }", { o: ["SLUG_ASCC"] }, /SLUG_ASC\b/],
+    ];
+    for (const [query, variables, leak] of typos) {
+      const hidden = await tight.graphql(query, variables, user.accessToken);
+      const shown = await deep.graphql(query, variables, user.accessToken);
+      expect([query, codesOf(hidden)]).toEqual([query, ["GRAPHQL_VALIDATION_FAILED"]]);
+      expect(hidden.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
+      expect(hidden.body.errors?.[0]?.message).not.toMatch(leak);
+      // In development (introspection on) the hint stays.
+      expect(shown.body.errors?.[0]?.message).toMatch(/Did you mean/);
+    }
+    const socket = createClient({ url: `${tight.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const errors = await new Promise<unknown>((resolve) => {
+        socket.subscribe({ query: "{ currentUser { usernme } }" }, { next: () => undefined, error: resolve, complete: () => resolve([]) });
+      });
+      expect(JSON.stringify(errors)).toMatch(/Cannot query field/);
+      expect(JSON.stringify(errors)).not.toMatch(/Did you mean|username/);
+    } finally {
+      await socket.dispose();
+    }
   });
 
   it("serves GraphiQL only when it is on", async () => {
