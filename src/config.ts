@@ -8,6 +8,14 @@ import { projectRoot } from "./paths.ts";
 /** Largest request body accepted; bigger ones get 413 before anything parses them. */
 export const maxRequestBytes = 1_000_000;
 
+/**
+ * Longest bearer token accepted, over HTTP (Authorization) and in a WebSocket's
+ * connection_init alike. Node refuses an HTTP header section over 16 KiB (431)
+ * by itself; half of that leaves room for the other headers, so any token one
+ * transport accepts the other does too (a WebSocket payload may be 1 MB).
+ */
+export const maxBearerTokenBytes = 8192;
+
 /** What the API refuses, and how long it lets work run (loadConfig reads each from the environment). */
 export interface ApiLimits {
   /** Deepest selection nesting (introspection fields excluded). */
