@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Pool } from "pg";
-import { Kind, type FragmentDefinitionNode, type SelectionSetNode } from "postgraphile/graphql";
+import { Kind, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from "postgraphile/graphql";
 import { errorBody } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { authOfRequest, claimsOf } from "./authenticate.ts";
@@ -20,8 +20,8 @@ const signInHint = new RegExp(`\\b(${[...signInFields].join("|")})\\b`);
 
 /**
  * How many sign-in attempts a document makes: the distinct response names of
- * sign-in fields at the root of its mutation (the one `operationName` names,
- * else every mutation in it), through named and inline fragments. That is
+ * sign-in fields at the root of its mutation (the operation `operationName`
+ * names, else every mutation in it), through named and inline fragments. That is
  * what GraphQL runs: fields with one response name merge into one, and each
  * alias is one more attempt. Fragments are read once each, as GraphQL's own
  * field collection does, so this is linear in the document. A document that
@@ -37,11 +37,11 @@ export function signInAttempts(query: string | undefined, operationName?: unknow
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   }
-  const mutations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === "mutation");
-  const named = typeof operationName === "string" ? mutations.filter((d) => d.kind === Kind.OPERATION_DEFINITION && d.name?.value === operationName) : [];
+  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const named = typeof operationName === "string" ? operations.filter((operation) => operation.name?.value === operationName) : [];
   let most = 0;
-  for (const operation of named.length > 0 ? named : mutations) {
-    if (operation.kind !== Kind.OPERATION_DEFINITION) continue;
+  for (const operation of named.length > 0 ? named : operations) {
+    if (operation.operation !== "mutation") continue;
     const responseNames = new Set<string>();
     const visited = new Set<string>();
     const collect = (selectionSet: SelectionSetNode) => {

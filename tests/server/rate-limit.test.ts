@@ -220,6 +220,9 @@ describe("the per-IP sign-in limit (RATE_LIMIT_SIGN_IN_PER_IP) holds whatever th
     const spread = `mutation { ...A ...B } fragment A on Mutation { ${loginLiteral("a1")} ${loginLiteral("a2")} } fragment B on Mutation { ...A ${loginLiteral("b1")} }`;
     const three = await postAs(bypass, ip, JSON.stringify({ query: spread }), "application/json");
     expect(attemptsIn(three)).toBe(3);
+    // The query a request runs (operationName) spends nothing, whatever mutation sits beside it.
+    const beside = await postAs(bypass, ip, JSON.stringify({ query: `query Q { __typename } mutation M { ${loginLiteral()} }`, operationName: "Q" }), "application/json");
+    expect(beside).toEqual({ status: 200, codes: [] });
     const { rows } = await rootDb().query("select hits from ops_private.rate_limits where key = $1", [`signin:${ip}`]);
     expect(rows[0].hits).toBe(4);
   });
