@@ -80,17 +80,27 @@ interface Summary {
 
 const empty: Summary = { cost: 0, depth: 0, listDepth: 0, fields: 0 };
 
+/** Where a selection set sits: directly under a connection (its `nodes`/`edges` are not lists of their own), inside introspection, or elsewhere. */
+type Where = "connection" | "introspection" | "data";
+
+/** The introspection fields of the query root and their types (getFields() does not list them). */
+const introspectionRoots = new Map([
+  ["__schema", "__Schema"],
+  ["__type", "__Type"],
+]);
+
 /**
  * Measures the operation a request runs: selection depth, list nesting, root
  * fields and a cost estimate. A list (a connection, or a list-typed field not
  * directly under a connection) multiplies everything below it by its page
  * size: `first`/`last` when given (at least 1), otherwise the largest page
- * allowed.
- * Introspection (`__schema`, `__type`) is not measured.
+ * allowed. Introspection (`__schema`, `__type`, `__typename`) is not priced
+ * as data: no depth, no lists, root fields or page sizes, but each of its
+ * fields costs 1, so that it cannot hide a fragment bomb either.
  *
  * Linear in the document's size, whatever it expands to: each fragment is
- * summarised once per (fragment, whether directly under a connection) and a
- * spread adds that summary, so a fragment spread twice by a fragment spread
+ * summarised once per (fragment, where it is spread: directly under a
+ * connection, inside introspection, elsewhere) and a spread adds that summary, so a fragment spread twice by a fragment spread
  * twice... costs one visit per fragment, not 2^n. It runs before validation,
  * so it tolerates any parsed document: unknown fields cost 1, unknown
  * fragments and types count nothing, and a fragment cycle is cut.
@@ -123,22 +133,22 @@ export function measure(
   const summaries = new Map<string, Summary>();
   const inProgress = new Set<string>();
 
-  const fragmentSummary = (name: string, underConnection: boolean): Summary => {
+  const fragmentSummary = (name: string, where: Where): Summary => {
     const fragment = fragments.get(name);
     const type = fragment && schema.getType(fragment.typeCondition.name.value);
     if (!fragment || !type) return empty;
-    const key = `${underConnection ? "c" : "-"}${name}`;
+    const key = `${where[0]}${name}`;
     const known = summaries.get(key);
     if (known) return known;
     if (inProgress.has(key)) return empty; // a cycle: invalid, and validation will say so
     inProgress.add(key);
-    const summary = summarise(fragment.selectionSet, type, underConnection);
+    const summary = summarise(fragment.selectionSet, type, where);
     inProgress.delete(key);
     summaries.set(key, summary);
     return summary;
   };
 
-  const summarise = (selectionSet: SelectionSetNode, parentType: GraphQLNamedType, underConnection: boolean): Summary => {
+  const summarise = (selectionSet: SelectionSetNode, parentType: GraphQLNamedType, where: Where): Summary => {
     let cost = 0;
     let depth = 0;
     let listDepth = 0;
@@ -152,7 +162,13 @@ export function measure(
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value;
-        if (name.startsWith("__")) continue;
+        if (where === "introspection" || name.startsWith("__")) {
+          // Every field 1, nothing multiplied: GraphiQL's introspection query costs a few hundred.
+          const type = introspectionRoots.has(name) ? schema.getType(introspectionRoots.get(name)!) : fieldsOf(parentType)?.[name]?.type;
+          const child = selection.selectionSet ? summarise(selection.selectionSet, (type && getNamedType(type)) || parentType, "introspection") : empty;
+          add({ cost: saturate(1 + child.cost), depth: 0, listDepth: 0, fields: 0 });
+          continue;
+        }
         const field = fieldsOf(parentType)?.[name];
         if (!field) {
           add({ cost: 1, depth: 1, listDepth: 0, fields: 1 });
@@ -160,7 +176,7 @@ export function measure(
         }
         const named = getNamedType(field.type);
         const connection = isConnectionType(named);
-        const plainList = isListType(getNullableType(field.type)) && !underConnection;
+        const plainList = isListType(getNullableType(field.type)) && where !== "connection";
         let page = 1;
         if (connection || plainList) {
           const args = new Map(selection.arguments?.map((arg) => [arg.name.value, arg.value]));
@@ -174,7 +190,7 @@ export function measure(
           // hide any fragment bomb below it from the budget (and grafast's planner walks every spread).
           page = given.length ? Math.max(1, Math.min(...given)) : limits.maxPageSize;
         }
-        const child = selection.selectionSet ? summarise(selection.selectionSet, named, connection) : empty;
+        const child = selection.selectionSet ? summarise(selection.selectionSet, named, connection ? "connection" : "data") : empty;
         add({
           cost: saturate(1 + page * child.cost),
           depth: 1 + child.depth,
@@ -184,15 +200,15 @@ export function measure(
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const typeName = selection.typeCondition?.name.value;
         const type = (typeName && schema.getType(typeName)) || parentType;
-        add(summarise(selection.selectionSet, type, underConnection));
+        add(summarise(selection.selectionSet, type, where));
       } else {
-        add(fragmentSummary(selection.name.value, underConnection));
+        add(fragmentSummary(selection.name.value, where));
       }
     }
     return { cost, depth, listDepth, fields };
   };
 
-  const root = summarise(operation.selectionSet, rootType, false);
+  const root = summarise(operation.selectionSet, rootType, "data");
   shape.cost = root.cost;
   shape.depth = root.depth;
   shape.listDepth = root.listDepth;

@@ -1,4 +1,5 @@
 import { createClient } from "graphql-ws";
+import { getIntrospectionQuery } from "postgraphile/graphql";
 import { beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { codesOf, registerUser, testLimits, useTestApi, type GraphQLResponse, type SignedIn } from "../helpers/api.ts";
@@ -181,10 +182,13 @@ describe("introspection and GraphiQL", () => {
     expectOk(await tight.graphql("{ __typename }"));
   });
 
-  it("answers introspection when it is on (the development default)", async () => {
+  it("answers introspection when it is on (the development default), GraphiQL's whole query within the default limits", async () => {
     const response = await deep.graphql("{ __schema { queryType { name } } }");
     expectOk(response);
     expect(response.body.data?.__schema.queryType.name).toBe("Query");
+    const full = await deep.graphql(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, inputValueDeprecation: true }));
+    expectOk(full);
+    expect(full.body.data?.__schema.types.length).toBeGreaterThan(100);
   });
 
   it("names nothing in \"Did you mean …?\" when introspection is off (fields, arguments, enum values, over HTTP and WebSocket)", async () => {
