@@ -80,8 +80,12 @@ interface Summary {
 
 const empty: Summary = { cost: 0, depth: 0, listDepth: 0, fields: 0 };
 
-/** Where a selection set sits: directly under a connection (its `nodes`/`edges` are not lists of their own), inside introspection, or elsewhere. */
-type Where = "connection" | "introspection" | "data";
+/**
+ * Where a selection set sits: directly under a connection (its `nodes`/`edges`
+ * are not lists of their own), inside introspection or an unknown field (every
+ * field costs 1, nothing is multiplied), or elsewhere.
+ */
+type Where = "connection" | "unpriced" | "data";
 
 /** The introspection fields of the query root and their types (getFields() does not list them). */
 const introspectionRoots = new Map([
@@ -102,8 +106,8 @@ const introspectionRoots = new Map([
  * summarised once per (fragment, where it is spread: directly under a
  * connection, inside introspection, elsewhere) and a spread adds that summary, so a fragment spread twice by a fragment spread
  * twice... costs one visit per fragment, not 2^n. It runs before validation,
- * so it tolerates any parsed document: unknown fields cost 1, unknown
- * fragments and types count nothing, and a fragment cycle is cut.
+ * so it tolerates any parsed document: an unknown field costs 1 plus what it
+ * selects, unknown fragments and types count nothing, and a fragment cycle is cut.
  */
 export function measure(
   schema: GraphQLSchema,
@@ -162,16 +166,18 @@ export function measure(
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value;
-        if (where === "introspection" || name.startsWith("__")) {
+        if (where === "unpriced" || name.startsWith("__")) {
           // Every field 1, nothing multiplied: GraphiQL's introspection query costs a few hundred.
           const type = introspectionRoots.has(name) ? schema.getType(introspectionRoots.get(name)!) : fieldsOf(parentType)?.[name]?.type;
-          const child = selection.selectionSet ? summarise(selection.selectionSet, (type && getNamedType(type)) || parentType, "introspection") : empty;
+          const child = selection.selectionSet ? summarise(selection.selectionSet, (type && getNamedType(type)) || parentType, "unpriced") : empty;
           add({ cost: saturate(1 + child.cost), depth: 0, listDepth: 0, fields: 0 });
           continue;
         }
         const field = fieldsOf(parentType)?.[name];
         if (!field) {
-          add({ cost: 1, depth: 1, listDepth: 0, fields: 1 });
+          // Invalid (validation will say so), but what it selects is still counted: nothing may hide a bomb.
+          const child = selection.selectionSet ? summarise(selection.selectionSet, parentType, "unpriced") : empty;
+          add({ cost: saturate(1 + child.cost), depth: 1, listDepth: 0, fields: 1 });
           continue;
         }
         const named = getNamedType(field.type);

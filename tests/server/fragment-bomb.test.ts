@@ -182,6 +182,9 @@ describe("measure() on a fragment bomb", () => {
     expect(shape.depth).toBe(2);
     expect(shape.rootFields).toBe(1);
     expect(measure(schema, parse(fragmentBomb(24, 2, "currentUser", "__typename")), undefined, {}, { maxPageSize: 100 }).cost).toBe(1 + 2 ** 24);
+    // An unknown field is refused by validation, but only after measuring: what it selects counts too.
+    const unknown = fragmentBomb(24, 2).replace("{ currentUser { ...F24 } }", "{ currentUser { noSuchField { ...F24 } } }");
+    expect(measure(schema, parse(unknown), undefined, {}, { maxPageSize: 100 }).cost).toBe(2 + 2 ** 24);
     const listy = `{ currentUser { ...L2 } }
       fragment L0 on User { userId }
       fragment L1 on User { memberships(first: 3) { nodes { user { ...L0 } } } }
