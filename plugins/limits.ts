@@ -61,7 +61,8 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
   };
   /** Refuses a document whose operation breaks a limit; one that does not parse is left to grafserv to report. */
   const checkDocument = (query: string, operationName: unknown, variables: unknown) => {
-    if (!schema) throw new SafeError("The API is starting; retry in a moment.", { statusCode: 503 });
+    // startApi builds the schema before it listens, so this is a broken invariant, not a state.
+    if (!schema) throw new Error("GroundworkLimitsPlugin: a request arrived before the schema was built");
     const document = parseDocument(query);
     if (!document) return;
     const name = typeof operationName === "string" ? operationName : undefined;

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "graphql-ws";
 import { beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { signInFields } from "../../src/server/rateLimit.ts";
 import { codesOf, registerUser, testLimits, useTestApi, type SignedIn, type TestApi } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
 
@@ -193,6 +194,12 @@ describe("the per-IP sign-in limit (RATE_LIMIT_SIGN_IN_PER_IP) holds whatever th
       expect(answers.slice(signInLimit).map((answer) => [answer.status, answer.codes])).toEqual(Array(4).fill([429, ["RATE_LIMITED"]]));
     });
   }
+
+  it("names only mutations the schema has (a renamed sign-in mutation would escape the limit)", async () => {
+    const response = await open.graphql<{ __type: { fields: Array<{ name: string }> } }>('{ __type(name: "Mutation") { fields { name } } }');
+    const mutations = new Set(response.body.data!.__type.fields.map((field) => field.name));
+    expect([...signInFields].filter((name) => !mutations.has(name))).toEqual([]);
+  });
 
   it("counts every aliased attempt: a request of 20 aliased logins spends the whole budget", async () => {
     await roomInWindow(3600, 60);
