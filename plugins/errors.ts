@@ -27,12 +27,36 @@ function isGrafastTimeout(error: Error & { extensions?: Record<string | symbol, 
   return !!extensions && Object.getOwnPropertySymbols(extensions).some((symbol) => symbol.description === "timeout");
 }
 
+/** graphql-js's "Did you mean …?" hints (fields, arguments, types, enum values, inline fragments). */
+const suggestions = / ?Did you mean [^?]*\?/g;
+
+/** The message without its suggestions: with introspection off, they would spell the schema out name by name. */
+export function withoutSuggestions(message: string): string {
+  return message.replace(suggestions, "");
+}
+
+export interface ErrorOptions {
+  /** Strip "Did you mean …?" from every message (with introspection off). */
+  hideSuggestions: boolean;
+}
+
 /**
  * grafserv's maskError: registered codes pass through with their message,
  * GraphQL's own errors get a code, everything else becomes an opaque
- * INTERNAL_SERVER_ERROR whose errorId points at the server log.
+ * INTERNAL_SERVER_ERROR whose errorId points at the server log. With
+ * `hideSuggestions`, no message keeps a "Did you mean …?".
  */
-export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLError {
+export function makeMaskError(logger: Logger, options: ErrorOptions = { hideSuggestions: false }): (error: GraphQLError) => GraphQLError {
+  const mask = makeMask(logger);
+  if (!options.hideSuggestions) return mask;
+  return (error) => {
+    const masked = mask(error);
+    const message = withoutSuggestions(masked.message);
+    return message === masked.message ? masked : withCode(masked, String(masked.extensions.code), message);
+  };
+}
+
+function makeMask(logger: Logger): (error: GraphQLError) => GraphQLError {
   return (error) => {
     const original = error.originalError as (Error & { code?: unknown; extensions?: Record<string, unknown> }) | undefined;
     if (!original) {
@@ -82,9 +106,16 @@ const refusedRequestStatuses = new Set([405, 406, 415]);
  * "no Content-Type", "query must be a string", "Invalid variables"...) are
  * BAD_REQUEST; the rest are GraphQL's own parse and validation errors.
  */
-function codeWireErrors(errors: WireError[], statusCode: number): boolean {
+function codeWireErrors(errors: WireError[], statusCode: number, options: ErrorOptions): boolean {
   let changed = false;
   for (const error of errors) {
+    if (options.hideSuggestions && typeof error.message === "string") {
+      const message = withoutSuggestions(error.message);
+      if (message !== error.message) {
+        error.message = message;
+        changed = true;
+      }
+    }
     if (typeof error.extensions?.code === "string") continue;
     const { statusCode: ownStatus, ...rest } = error.extensions ?? {};
     const code =
@@ -109,11 +140,13 @@ function rowOrNotFound(row: unknown): unknown {
 /**
  * Every error in every response carries `extensions.code`, including the ones
  * GraphQL and grafserv produce before execution (grafserv middleware), so
- * clients can branch on codes alone. And an update by key that matches no row
- * the caller may change answers NOT_FOUND, as a delete does: PostGraphile's
- * update step yields null there instead of an error (schema hook).
+ * clients can branch on codes alone; with `hideSuggestions` those lose their
+ * "Did you mean …?" too (maskError handles the rest). And an update by key
+ * that matches no row the caller may change answers NOT_FOUND, as a delete
+ * does: PostGraphile's update step yields null there instead of an error
+ * (schema hook).
  */
-export const ErrorCodesPlugin: GraphileConfig.Plugin = {
+export const makeErrorCodesPlugin = (options: ErrorOptions = { hideSuggestions: false }): GraphileConfig.Plugin => ({
   name: "GroundworkErrorCodesPlugin",
   version: "1.0.0",
   schema: {
@@ -156,14 +189,14 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
         if (result.type === "json") {
           const errors = (result.json as { errors?: WireError[] } | null)?.errors;
           if (errors) {
-            codeWireErrors(errors, result.statusCode);
+            codeWireErrors(errors, result.statusCode, options);
             recordErrors(record, errors);
           }
           return result;
         }
         if (result.type === "buffer" && result.buffer.includes('"errors":')) {
           const payload = JSON.parse(result.buffer.toString("utf8")) as { errors?: WireError[] };
-          const changed = payload.errors ? codeWireErrors(payload.errors, result.statusCode) : false;
+          const changed = payload.errors ? codeWireErrors(payload.errors, result.statusCode, options) : false;
           recordErrors(record, payload.errors ?? []);
           if (changed) {
             const buffer = Buffer.from(JSON.stringify(payload), "utf8");
@@ -174,4 +207,4 @@ export const ErrorCodesPlugin: GraphileConfig.Plugin = {
       },
     },
   },
-};
+});

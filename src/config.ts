@@ -8,6 +8,14 @@ import { projectRoot } from "./paths.ts";
 /** Largest request body accepted; bigger ones get 413 before anything parses them. */
 export const maxRequestBytes = 1_000_000;
 
+/**
+ * Longest bearer token accepted, over HTTP (Authorization) and in a WebSocket's
+ * connection_init alike. Node refuses an HTTP header section over 16 KiB (431)
+ * by itself; half of that leaves room for the other headers, so any token one
+ * transport accepts the other does too (a WebSocket payload may be 1 MB).
+ */
+export const maxBearerTokenBytes = 8192;
+
 /** What the API refuses, and how long it lets work run (loadConfig reads each from the environment). */
 export interface ApiLimits {
   /** Deepest selection nesting (introspection fields excluded). */
@@ -39,6 +47,8 @@ export interface ApiLimits {
   /** How long SIGTERM waits for in-flight requests and jobs before closing connections. */
   shutdownTimeoutMs: number;
   metrics: boolean;
+  /** When set, /metrics answers only `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | undefined;
   /** POST /webhooks/:source: its own rate limit and concurrency (docs/modules/inbox.md). */
   inbox: InboxRouteOptions;
 }
@@ -56,7 +66,7 @@ export interface RateLimitOptions {
   perIp: number;
   /** Requests per window per signed-in user (0: no limit). */
   perUser: number;
-  /** Sign-in mutations (login, register, refreshSession, changePassword) per window per IP. */
+  /** Sign-in attempts (fields of `signInFields` in src/server/rateLimit.ts; each alias counts) per window per IP. */
   signInPerIp: number;
   signInWindowSeconds: number;
 }
@@ -89,6 +99,7 @@ export function defaultApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits 
     trustProxy: false,
     corsOrigins: [],
     metrics: true,
+    metricsToken: undefined,
     ...overrides,
   };
 }
@@ -202,6 +213,7 @@ const EnvSchema = z.object({
     .refine((value) => /^https?:\/\/[^\s]+$/.test(value), "must be an http:// or https:// URL")
     .transform((value) => value.replace(/\/+$/, ""))
     .default(mailDefaults.appUrl),
+  METRICS_TOKEN: optional(z.string().min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)")),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -314,6 +326,10 @@ function apiLimitsFrom(env: Env): ApiLimits {
   if (env.GRAPHQL_MAX_LIST_DEPTH > env.GRAPHQL_MAX_DEPTH) {
     throw new ConfigError("GRAPHQL_MAX_LIST_DEPTH cannot be more than GRAPHQL_MAX_DEPTH.");
   }
+  // /metrics names operations and shows load: in production only a scraper holding METRICS_TOKEN reads it.
+  if (production && env.METRICS === true && !env.METRICS_TOKEN) {
+    throw new ConfigError("METRICS_TOKEN is required for METRICS=true in production (the scraper sends it as a bearer token).");
+  }
   const origins = (env.CORS_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean);
   for (const origin of origins) {
     if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
@@ -344,7 +360,8 @@ function apiLimitsFrom(env: Env): ApiLimits {
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: origins,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-    metrics: env.METRICS ?? true,
+    metrics: env.METRICS ?? (!production || env.METRICS_TOKEN !== undefined),
+    metricsToken: env.METRICS_TOKEN,
     inbox: { ratePerMinute: env.INBOX_RATE_LIMIT_PER_MINUTE, concurrency: env.INBOX_CONCURRENCY },
   };
 }

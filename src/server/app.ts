@@ -12,10 +12,10 @@ import { authenticate } from "./authenticate.ts";
 import { inboxRouter } from "./inbox.ts";
 import type { TokenService } from "./jwt.ts";
 import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "../config.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
-import { loadManifest, resolveDocument, type Manifest } from "./persisted.ts";
+import { createMetrics, metricsHandler, type Metrics } from "./metrics.ts";
+import { loadManifest, operationNamesOf, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
-import { rateLimit } from "./rateLimit.ts";
+import { createRateLimiter, rateLimit, type DocumentOf } from "./rateLimit.ts";
 import { recordErrors, startRecord } from "./requestContext.ts";
 import { attachWebSockets } from "./websocket.ts";
 
@@ -72,6 +72,29 @@ const defaultAccept: RequestHandler = (req, _res, next) => {
 /** Health checks and scrapes come every few seconds: their access log lines are debug, unless they fail. */
 const probePaths = new Set(["/healthz", "/readyz", "/metrics"]);
 
+/**
+ * The request types /graphql reads (grafserv's too): each is parsed here, so the
+ * rate limiter sees the document of every request it lets through.
+ */
+const graphqlBodyParsers = [express.json({ limit: maxRequestBytes }), express.text({ type: "application/graphql", limit: maxRequestBytes })];
+
+/**
+ * A body no parser above took would be read by grafserv itself, unseen by the
+ * rate limiter (as application/graphql was): refused like grafserv refuses a
+ * type it does not take (415; 400 without a Content-Type), so that holds
+ * whatever grafserv is told to accept (`grafserv.allowedRequestContentTypes`).
+ */
+const requireParsedBody: RequestHandler = (req, res, next) => {
+  const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] ?? "0") !== "0";
+  if (req.method !== "POST" || req.body !== undefined || !hasBody) return next();
+  const type = req.headers["content-type"]?.split(";")[0]?.trim();
+  if (!type) {
+    res.status(400).json(errorBody("BAD_REQUEST", "Could not determine the Content-Type of the request."));
+    return;
+  }
+  res.status(415).json(errorBody("BAD_REQUEST", `Media type '${type}' is not allowed: send application/json or application/graphql.`));
+};
+
 /** Refuses JSON arrays: GraphQL batching would multiply every per-request limit. */
 const refuseBatches: RequestHandler = (req, res, next) => {
   if (Array.isArray(req.body)) {
@@ -97,7 +120,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   app.set("trust proxy", limits.trustProxy);
   const server = createServer(app);
   const pool = createPool(options.authenticatorUrl, options.poolSize, logger, "api");
-  const metrics = limits.metrics ? createMetrics(pool, logger) : undefined;
+  const metrics = limits.metrics ? createMetrics(pool, logger, operationNamesOf(manifest)) : undefined;
   let inFlight = 0;
   let draining = false;
 
@@ -173,12 +196,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       res.status(503).json({ status: "unavailable", reason: "database unreachable" });
     }
   });
-  if (metrics) {
-    app.get("/metrics", async (_req, res) => {
-      res.setHeader("Content-Type", metrics.registry.contentType);
-      res.send(await metrics.registry.metrics());
-    });
-  }
+  if (metrics) app.get("/metrics", metricsHandler(metrics, limits.metricsToken));
   app.use(inboxRouter(pool, logger, limits.inbox));
   if (limits.corsOrigins.length > 0) {
     app.use(
@@ -192,19 +210,22 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       }),
     );
   }
-  const documentOf = (req: express.Request): string | undefined => {
-    const source = (req.method === "GET" ? req.query : req.body) as Record<string, unknown> | undefined;
-    if (!source || typeof source !== "object") return undefined;
+  // The document a body (JSON, or application/graphql text) or a WebSocket subscribe payload runs, for the rate limiter.
+  const documentOf: DocumentOf = (body) => {
+    const source = typeof body === "string" ? { query: body } : body && typeof body === "object" ? (body as Record<string, unknown>) : undefined;
+    if (!source) return { query: undefined, operationName: undefined };
     const resolved = resolveDocument(limits.persistedOperations, manifest, source);
-    return resolved.ok ? resolved.query : undefined;
+    return { query: resolved.ok ? resolved.query : undefined, operationName: source.operationName };
   };
+  const limiter = createRateLimiter(pool, limits.rateLimit, logger, metrics, limits.maxDocumentBytes);
   app.use(
     "/graphql",
     defaultAccept,
     authenticate(tokenService),
-    express.json({ limit: maxRequestBytes }),
+    ...graphqlBodyParsers,
+    requireParsedBody,
     refuseBatches,
-    rateLimit(pool, limits.rateLimit, logger, metrics, documentOf),
+    rateLimit(limiter, documentOf),
   );
 
   const pgl = postgraphile(makePreset({ pool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets }));
@@ -221,6 +242,10 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     path: "/graphql",
     revocationCheckIntervalMs,
     keepaliveMs: serv.getPreset().grafserv?.websocketKeepalive ?? 12_000,
+    limiter,
+    documentOf,
+    // The client IP as express derives it for HTTP (trust proxy and X-Forwarded-For), for the upgrade request.
+    clientIp: (request) => (Object.create(app.request, { headers: { value: request.headers }, socket: { value: request.socket } }) as express.Request).ip,
   });
   // Build the schema now, so the first request is not the one that waits.
   await pgl.getSchemaResult();

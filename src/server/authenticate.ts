@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, Response } from "express";
+import { maxBearerTokenBytes } from "../config.ts";
 import { errorBody } from "../errors.ts";
 import type { AccessClaims, TokenService, VerifyFailure } from "./jwt.ts";
 import { requestOf } from "./requestContext.ts";
@@ -44,7 +45,12 @@ export type BearerResult = { ok: true; auth: RequestAuth } | VerifyFailure;
 
 /** Verifies an `Authorization: Bearer <token>` value, the same way for HTTP and WebSockets. */
 export async function verifyBearer(tokens: TokenService, header: string): Promise<BearerResult> {
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
+  const value = header.trim();
+  // A token is ASCII (the pattern below), so characters are bytes.
+  if (value.length > "Bearer ".length + maxBearerTokenBytes) {
+    return { ok: false, status: 401, reason: "token_too_large", message: `The bearer token is longer than ${maxBearerTokenBytes} bytes.` };
+  }
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(value);
   if (!match?.[1]) {
     return { ok: false, status: 401, reason: "malformed_header", message: 'The Authorization header must be "Bearer <token>".' };
   }

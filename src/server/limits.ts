@@ -4,6 +4,7 @@ import {
   isListType,
   isObjectType,
   Kind,
+  parse,
   type DocumentNode,
   type FragmentDefinitionNode,
   type GraphQLField,
@@ -29,20 +30,35 @@ export interface DocumentShape {
   rootFields: number;
   /** The largest first/last argument seen (after variables). */
   largestPage: number;
+  /** The first first/last/offset argument below zero (after variables), if any. */
+  negativeArgument: { field: string; argument: string; value: number } | undefined;
 }
 
-/** Integer value of an argument node, with variables substituted; undefined if absent or not a number. */
-function intArgument(value: ValueNode | undefined, variables: Record<string, unknown>): number | undefined {
+/** Page arguments of connections and lists (first and last are page sizes); none of them may be negative. */
+const pageArguments = ["first", "last", "offset"] as const;
+
+/**
+ * Counts saturate here rather than growing to Infinity (Infinity × a page of 0
+ * would be NaN). Anything this large is over every budget anyway.
+ */
+const saturation = Number.MAX_SAFE_INTEGER;
+const saturate = (n: number) => (n > saturation ? saturation : n);
+
+/** Integer value of an argument node, with variables (or their defaults) substituted; undefined if absent or not a number. */
+function intArgument(value: ValueNode | undefined, variables: Record<string, unknown>, defaults: ReadonlyMap<string, ValueNode>): number | undefined {
   if (!value) return undefined;
   if (value.kind === Kind.INT) return Number(value.value);
   if (value.kind === Kind.VARIABLE) {
-    const given = variables[value.name.value];
-    return typeof given === "number" ? given : undefined;
+    const name = value.name.value;
+    const given = variables[name];
+    if (typeof given === "number") return given;
+    const fallback = given === undefined ? defaults.get(name) : undefined;
+    return fallback?.kind === Kind.INT ? Number(fallback.value) : undefined;
   }
   return undefined;
 }
 
-function selectOperation(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
+export function selectOperation(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
   const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
   if (operationName) return operations.find((op) => op.name?.value === operationName);
   return operations.length === 1 ? operations[0] : undefined;
@@ -51,12 +67,47 @@ function selectOperation(document: DocumentNode, operationName: string | null | 
 const isConnectionType = (type: GraphQLNamedType) =>
   isObjectType(type) && type.name.endsWith("Connection") && "pageInfo" in type.getFields();
 
+/** What one instance of a selection set adds up to; fragments are summarised once and reused wherever spread. */
+interface Summary {
+  cost: number;
+  /** Deepest field nesting inside it (a field of the set itself is 1). */
+  depth: number;
+  /** Most lists nested inside it. */
+  listDepth: number;
+  /** Fields of the set itself, each spread counted (the root fields, at the root). */
+  fields: number;
+}
+
+const empty: Summary = { cost: 0, depth: 0, listDepth: 0, fields: 0 };
+
+/**
+ * Where a selection set sits: directly under a connection (its `nodes`/`edges`
+ * are not lists of their own), inside introspection or an unknown field (every
+ * field costs 1, nothing is multiplied), or elsewhere.
+ */
+type Where = "connection" | "unpriced" | "data";
+
+/** The introspection fields of the query root and their types (getFields() does not list them). */
+const introspectionRoots = new Map([
+  ["__schema", "__Schema"],
+  ["__type", "__Type"],
+]);
+
 /**
  * Measures the operation a request runs: selection depth, list nesting, root
  * fields and a cost estimate. A list (a connection, or a list-typed field not
  * directly under a connection) multiplies everything below it by its page
- * size: `first`/`last` when given, otherwise the largest page allowed.
- * Introspection (`__schema`, `__type`) is not measured.
+ * size: `first`/`last` when given (at least 1), otherwise the largest page
+ * allowed. Introspection (`__schema`, `__type`, `__typename`) is not priced
+ * as data: no depth, no lists, root fields or page sizes, but each of its
+ * fields costs 1, so that it cannot hide a fragment bomb either.
+ *
+ * Linear in the document's size, whatever it expands to: each fragment is
+ * summarised once per (fragment, where it is spread: directly under a
+ * connection, inside introspection, elsewhere) and a spread adds that summary, so a fragment spread twice by a fragment spread
+ * twice... costs one visit per fragment, not 2^n. It runs before validation,
+ * so it tolerates any parsed document: an unknown field costs 1 plus what it
+ * selects, unknown fragments and types count nothing, and a fragment cycle is cut.
  */
 export function measure(
   schema: GraphQLSchema,
@@ -66,11 +117,15 @@ export function measure(
   limits: Pick<ApiLimits, "maxPageSize">,
 ): DocumentShape {
   const operation = selectOperation(document, operationName);
-  const shape: DocumentShape = { operation, depth: 0, listDepth: 0, cost: 0, rootFields: 0, largestPage: 0 };
+  const shape: DocumentShape = { operation, depth: 0, listDepth: 0, cost: 0, rootFields: 0, largestPage: 0, negativeArgument: undefined };
   if (!operation) return shape;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+    if (definition.kind === Kind.FRAGMENT_DEFINITION && !fragments.has(definition.name.value)) fragments.set(definition.name.value, definition);
+  }
+  const defaults = new Map<string, ValueNode>();
+  for (const definition of operation.variableDefinitions ?? []) {
+    if (definition.defaultValue) defaults.set(definition.variable.name.value, definition.defaultValue);
   }
   const rootType =
     operation.operation === "query" ? schema.getQueryType() : operation.operation === "mutation" ? schema.getMutationType() : schema.getSubscriptionType();
@@ -79,67 +134,103 @@ export function measure(
   const fieldsOf = (type: GraphQLNamedType | undefined): Record<string, GraphQLField<unknown, unknown>> | undefined =>
     type && "getFields" in type && !("getValues" in type) ? (type.getFields() as Record<string, GraphQLField<unknown, unknown>>) : undefined;
 
-  // Returns the cost of one instance of the selection set.
-  const walk = (
-    selectionSet: SelectionSetNode,
-    parentType: GraphQLNamedType,
-    depth: number,
-    listDepth: number,
-    underConnection: boolean,
-    visiting: Set<string>,
-  ): number => {
+  const summaries = new Map<string, Summary>();
+  const inProgress = new Set<string>();
+
+  const fragmentSummary = (name: string, where: Where): Summary => {
+    const fragment = fragments.get(name);
+    const type = fragment && schema.getType(fragment.typeCondition.name.value);
+    if (!fragment || !type) return empty;
+    const key = `${where[0]}${name}`;
+    const known = summaries.get(key);
+    if (known) return known;
+    if (inProgress.has(key)) return empty; // a cycle: invalid, and validation will say so
+    inProgress.add(key);
+    const summary = summarise(fragment.selectionSet, type, where);
+    inProgress.delete(key);
+    summaries.set(key, summary);
+    return summary;
+  };
+
+  const summarise = (selectionSet: SelectionSetNode, parentType: GraphQLNamedType, where: Where): Summary => {
     let cost = 0;
+    let depth = 0;
+    let listDepth = 0;
+    let fields = 0;
+    const add = (part: Summary) => {
+      cost = saturate(cost + part.cost);
+      depth = Math.max(depth, part.depth);
+      listDepth = Math.max(listDepth, part.listDepth);
+      fields = saturate(fields + part.fields);
+    };
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value;
-        if (name.startsWith("__")) continue;
-        if (depth === 1) shape.rootFields += 1;
-        shape.depth = Math.max(shape.depth, depth);
+        if (where === "unpriced" || name.startsWith("__")) {
+          // Every field 1, nothing multiplied: GraphiQL's introspection query costs a few hundred.
+          const type = introspectionRoots.has(name) ? schema.getType(introspectionRoots.get(name)!) : fieldsOf(parentType)?.[name]?.type;
+          const child = selection.selectionSet ? summarise(selection.selectionSet, (type && getNamedType(type)) || parentType, "unpriced") : empty;
+          add({ cost: saturate(1 + child.cost), depth: 0, listDepth: 0, fields: 0 });
+          continue;
+        }
         const field = fieldsOf(parentType)?.[name];
         if (!field) {
-          cost += 1;
+          // Invalid (validation will say so), but what it selects is still counted: nothing may hide a bomb.
+          const child = selection.selectionSet ? summarise(selection.selectionSet, parentType, "unpriced") : empty;
+          add({ cost: saturate(1 + child.cost), depth: 1, listDepth: 0, fields: 1 });
           continue;
         }
         const named = getNamedType(field.type);
         const connection = isConnectionType(named);
-        const plainList = isListType(getNullableType(field.type)) && !underConnection;
+        const plainList = isListType(getNullableType(field.type)) && where !== "connection";
         let page = 1;
         if (connection || plainList) {
           const args = new Map(selection.arguments?.map((arg) => [arg.name.value, arg.value]));
-          const first = intArgument(args.get("first"), variables);
-          const last = intArgument(args.get("last"), variables);
-          const given = [first, last].filter((n): n is number => n !== undefined);
+          const values = pageArguments.map((argument) => intArgument(args.get(argument), variables, defaults));
+          values.forEach((value, i) => {
+            if (value !== undefined && value < 0 && !shape.negativeArgument) shape.negativeArgument = { field: name, argument: pageArguments[i]!, value };
+          });
+          const given = values.slice(0, 2).filter((n): n is number => n !== undefined);
           for (const n of given) shape.largestPage = Math.max(shape.largestPage, n);
-          page = given.length ? Math.max(0, Math.min(...given)) : limits.maxPageSize;
+          // A page of 0 still has its selection planned: it counts as 1, or `first: 0` would
+          // hide any fragment bomb below it from the budget (and grafast's planner walks every spread).
+          page = given.length ? Math.max(1, Math.min(...given)) : limits.maxPageSize;
         }
-        const nextListDepth = listDepth + (connection || plainList ? 1 : 0);
-        shape.listDepth = Math.max(shape.listDepth, nextListDepth);
-        const childCost = selection.selectionSet
-          ? walk(selection.selectionSet, named, depth + 1, nextListDepth, connection, visiting)
-          : 0;
-        cost += 1 + page * childCost;
+        const child = selection.selectionSet ? summarise(selection.selectionSet, named, connection ? "connection" : "data") : empty;
+        add({
+          cost: saturate(1 + page * child.cost),
+          depth: 1 + child.depth,
+          listDepth: (connection || plainList ? 1 : 0) + child.listDepth,
+          fields: 1,
+        });
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const typeName = selection.typeCondition?.name.value;
         const type = (typeName && schema.getType(typeName)) || parentType;
-        cost += walk(selection.selectionSet, type, depth, listDepth, underConnection, visiting);
+        add(summarise(selection.selectionSet, type, where));
       } else {
-        const name = selection.name.value;
-        const fragment = fragments.get(name);
-        if (!fragment || visiting.has(name)) continue;
-        const type = schema.getType(fragment.typeCondition.name.value) ?? parentType;
-        visiting.add(name);
-        cost += walk(fragment.selectionSet, type, depth, listDepth, underConnection, visiting);
-        visiting.delete(name);
+        add(fragmentSummary(selection.name.value, where));
       }
     }
-    return cost;
+    return { cost, depth, listDepth, fields };
   };
-  shape.cost = walk(operation.selectionSet, rootType, 1, 0, false, new Set());
+
+  const root = summarise(operation.selectionSet, rootType, "data");
+  shape.cost = root.cost;
+  shape.depth = root.depth;
+  shape.listDepth = root.listDepth;
+  shape.rootFields = root.fields;
   return shape;
 }
 
 /** The first limit a measured operation breaks, or null. */
 export function checkShape(shape: DocumentShape, limits: ApiLimits): LimitViolation | null {
+  const negative = shape.negativeArgument;
+  if (negative) {
+    return {
+      code: "GRAPHQL_VALIDATION_FAILED",
+      message: `${negative.field}(${negative.argument}: ${negative.value}): ${negative.argument} cannot be negative.`,
+    };
+  }
   if (shape.rootFields > limits.maxOperations) {
     return {
       code: "TOO_MANY_OPERATIONS",
@@ -173,4 +264,31 @@ export function checkShape(shape: DocumentShape, limits: ApiLimits): LimitViolat
 /** Operation definitions in a document (a document may hold several; a request runs one). */
 export function operationCount(document: DocumentNode): number {
   return document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length;
+}
+
+/** Documents parsed lately (most recent last); shapes are remembered per parsed document. */
+const parsedDocuments = new Map<string, DocumentNode | null>();
+const parsedDocumentsKept = 64;
+
+/**
+ * Parses a GraphQL document without locations, or null when it does not parse
+ * (grafserv reports the syntax error itself). The last few texts are kept, so
+ * a client repeating its operations does not pay for parsing here again.
+ */
+export function parseDocument(text: string): DocumentNode | null {
+  const known = parsedDocuments.get(text);
+  if (known !== undefined) {
+    parsedDocuments.delete(text);
+    parsedDocuments.set(text, known);
+    return known;
+  }
+  let document: DocumentNode | null;
+  try {
+    document = parse(text, { noLocation: true });
+  } catch {
+    document = null;
+  }
+  if (parsedDocuments.size >= parsedDocumentsKept) parsedDocuments.delete(parsedDocuments.keys().next().value!);
+  parsedDocuments.set(text, document);
+  return document;
 }

@@ -1,5 +1,8 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { RequestHandler } from "express";
 import type { Pool } from "pg";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { errorBody } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 
 const seconds = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -29,9 +32,13 @@ interface Snapshot {
 
 /**
  * Prometheus metrics of one API process, on a registry of its own (so several
- * APIs in one process, as in tests, do not collide).
+ * APIs in one process, as in tests, do not collide). Operation names label
+ * the GraphQL series: with `knownOperationNames` (the persisted-operations
+ * manifest's) only those, otherwise the first 200 distinct plain names seen;
+ * any other name counts as `other`, so clients can neither grow the series
+ * without bound nor write what they like into them.
  */
-export function createMetrics(pool: Pool, logger: Logger): Metrics {
+export function createMetrics(pool: Pool, logger: Logger, knownOperationNames?: ReadonlySet<string>): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -141,12 +148,14 @@ export function createMetrics(pool: Pool, logger: Logger): Metrics {
     },
   });
 
-  const knownNames = new Set<string>();
+  const fixedNames = knownOperationNames && knownOperationNames.size > 0 ? knownOperationNames : undefined;
+  const seenNames = new Set<string>();
   const operationLabel = (name: string | undefined): string => {
     if (!name) return "anonymous";
-    if (knownNames.has(name)) return name;
-    if (knownNames.size >= maxOperationNames || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) return "other";
-    knownNames.add(name);
+    if (fixedNames) return fixedNames.has(name) ? name : "other";
+    if (seenNames.has(name)) return name;
+    if (seenNames.size >= maxOperationNames || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) return "other";
+    seenNames.add(name);
     return name;
   };
 
@@ -168,5 +177,27 @@ export function createMetrics(pool: Pool, logger: Logger): Metrics {
     countRateLimited(limit) {
       rateLimited.inc({ limit });
     },
+  };
+}
+
+const digest = (text: string) => createHash("sha256").update(text, "utf8").digest();
+
+/**
+ * GET /metrics: the registry in Prometheus text format. With a token (METRICS_TOKEN),
+ * only for `Authorization: Bearer <token>` (compared in constant time); 401 otherwise.
+ */
+export function metricsHandler(metrics: Metrics, token: string | undefined): RequestHandler {
+  const expected = token === undefined ? undefined : digest(token);
+  return async (req, res) => {
+    if (expected) {
+      const presented = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+      if (!presented || !timingSafeEqual(digest(presented), expected)) {
+        res.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
+        res.status(401).json(errorBody("UNAUTHENTICATED", "/metrics needs the scraper's token (Authorization: Bearer <METRICS_TOKEN>).", { reason: "metrics_token" }));
+        return;
+      }
+    }
+    res.setHeader("Content-Type", metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
   };
 }

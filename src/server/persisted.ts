@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { parse } from "postgraphile/graphql";
+import { Kind, parse } from "postgraphile/graphql";
 
 /**
  * Persisted operations (trusted documents): a manifest maps the sha256 (hex)
@@ -41,6 +41,17 @@ export function loadManifest(file: string): Manifest {
     manifest[hash] = text;
   }
   return manifest;
+}
+
+/** The names of the operations in a manifest's documents (the only names /metrics labels when there is one). */
+export function operationNamesOf(manifest: Manifest): Set<string> {
+  const names = new Set<string>();
+  for (const text of Object.values(manifest)) {
+    for (const definition of parse(text, { noLocation: true }).definitions) {
+      if (definition.kind === Kind.OPERATION_DEFINITION && definition.name) names.add(definition.name.value);
+    }
+  }
+  return names;
 }
 
 /** The hash a request names, if any ("sha256:" prefix allowed). */

@@ -3,7 +3,7 @@ import type { Pool } from "pg";
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { AuthPlugin } from "../../plugins/auth.ts";
-import { ErrorCodesPlugin, makeMaskError } from "../../plugins/errors.ts";
+import { makeErrorCodesPlugin, makeMaskError } from "../../plugins/errors.ts";
 import { SchemaPrefixInflectionPlugin } from "../../plugins/inflection.ts";
 import { makeLimitsPlugin } from "../../plugins/limits.ts";
 import { RealtimePlugin } from "../../plugins/realtime.ts";
@@ -28,9 +28,11 @@ export interface PresetOptions {
 
 export function makePreset({ pool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [] }: PresetOptions): GraphileConfig.Preset {
   const statementTimeout = String(limits.statementTimeoutMs);
+  // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
+  const errorOptions = { hideSuggestions: !limits.introspection };
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, ...extraPresets],
-    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, RealtimePlugin, ErrorCodesPlugin, makeLimitsPlugin(limits, manifest)],
+    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, RealtimePlugin, makeErrorCodesPlugin(errorOptions), makeLimitsPlugin(limits, manifest)],
     pgServices: [
       makePgService({
         pool,
@@ -69,7 +71,7 @@ export function makePreset({ pool, tokenService, logger, limits = defaultApiLimi
       outputDataAsString: true,
       // Served by src/server/websocket.ts (grafserv's own upgrade handler has no onConnect hook).
       websockets: true,
-      maskError: makeMaskError(logger),
+      maskError: makeMaskError(logger, errorOptions),
     },
   };
 }

@@ -1,30 +1,75 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Pool } from "pg";
-import { parse } from "postgraphile/graphql";
+import { Kind, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from "postgraphile/graphql";
 import { errorBody } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { authOfRequest, claimsOf } from "./authenticate.ts";
 import type { RateLimitOptions } from "../config.ts";
 import type { Metrics } from "./metrics.ts";
+import { parseDocument } from "./limits.ts";
 
-/** Mutations that check a password or mint a session: the ones worth guessing at, so limited per IP more tightly. */
-export const signInFields = new Set(["login", "register", "refreshSession", "changePassword"]);
-const signInHint = /\b(login|register|refreshSession|changePassword)\b/;
+/**
+ * Mutations that check a password or a mailed token, mint a session or send
+ * mail: the ones worth guessing at or flooding, so limited per IP more tightly
+ * (RATE_LIMIT_SIGN_IN_PER_IP). The one list: a sign-in mutation added to
+ * plugins/auth.ts or auth's SQL belongs here too.
+ */
+export const signInFields: ReadonlySet<string> = new Set([
+  "login",
+  "register",
+  "verifyEmail",
+  "requestPasswordReset",
+  "resetPassword",
+  "refreshSession",
+  "changePassword",
+]);
 
-/** True when the document's mutation(s) include a sign-in field (parsed only when the text mentions one). */
-export function isSignIn(query: string | undefined): boolean {
-  if (!query || !signInHint.test(query)) return false;
-  try {
-    const document = parse(query, { noLocation: true });
-    return document.definitions.some(
-      (d) =>
-        d.kind === "OperationDefinition" &&
-        d.operation === "mutation" &&
-        d.selectionSet.selections.some((s) => s.kind === "Field" && signInFields.has(s.name.value)),
-    );
-  } catch {
-    return false;
+/** A field name is a GraphQL name token, spelled out in the document: no text without one of these can sign in. */
+const signInHint = new RegExp(`\\b(${[...signInFields].join("|")})\\b`);
+
+/**
+ * How many sign-in attempts a document makes: the distinct response names of
+ * sign-in fields at the root of its mutation (the operation `operationName`
+ * names, else every mutation in it), through named and inline fragments. That is
+ * what GraphQL runs: fields with one response name merge into one, and each
+ * alias is one more attempt. Fragments are read once each, as GraphQL's own
+ * field collection does, so this is linear in the document. A document that
+ * names a sign-in field but does not parse, or is longer than any document
+ * the API runs (`maxDocumentBytes`), counts 1: it will be refused anyway.
+ */
+export function signInAttempts(query: string | undefined, operationName?: unknown, maxDocumentBytes = Infinity): number {
+  if (!query || !signInHint.test(query)) return 0;
+  // Characters never outnumber UTF-8 bytes: a text this long is over the limit, and not worth parsing.
+  const document = query.length > maxDocumentBytes ? null : parseDocument(query);
+  if (!document) return 1;
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   }
+  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const named = typeof operationName === "string" ? operations.filter((operation) => operation.name?.value === operationName) : [];
+  let most = 0;
+  for (const operation of named.length > 0 ? named : operations) {
+    if (operation.operation !== "mutation") continue;
+    const responseNames = new Set<string>();
+    const visited = new Set<string>();
+    const collect = (selectionSet: SelectionSetNode) => {
+      for (const selection of selectionSet.selections) {
+        if (selection.kind === Kind.FIELD) {
+          if (signInFields.has(selection.name.value)) responseNames.add(selection.alias?.value ?? selection.name.value);
+        } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+          collect(selection.selectionSet);
+        } else if (!visited.has(selection.name.value)) {
+          visited.add(selection.name.value);
+          const fragment = fragments.get(selection.name.value);
+          if (fragment) collect(fragment.selectionSet);
+        }
+      }
+    };
+    collect(operation.selectionSet);
+    most = Math.max(most, responseNames.size);
+  }
+  return most;
 }
 
 interface Hit {
@@ -33,58 +78,115 @@ interface Hit {
   retry_after_seconds: number;
 }
 
+export type LimitName = "ip" | "user" | "sign_in";
+
+export interface RateLimitRefusal {
+  limit: LimitName;
+  /** Seconds until the window that refused resets (at least 1). */
+  retryAfter: number;
+  message: string;
+}
+
+/** Who sends an operation and what it asks for. */
+export interface RateLimitedOperation {
+  ip: string;
+  /** The token's `sub`, for a signed-in caller. */
+  sub: string | undefined;
+  /** The document (after persisted-operation lookup) and the operation chosen in it. */
+  query: string | undefined;
+  operationName: unknown;
+}
+
+export interface RateLimiter {
+  /**
+   * Spends one request from the client IP's and the user's budgets and, for
+   * each sign-in attempt in it, one from the IP's sign-in budget; the refusal
+   * when one of them is exhausted, else null.
+   */
+  hit(operation: RateLimitedOperation): Promise<RateLimitRefusal | null>;
+}
+
+const hitSql = "select * from ops_private.rate_limit_hit($1, $2)";
+
 /**
  * Fixed-window limits per client IP, per signed-in user and, for sign-in
  * mutations, per IP again with a tighter budget. One upsert per request on a
  * table every API process shares (ops_private.rate_limits), so the limits hold
- * across processes. Over a limit: 429, `Retry-After`, code RATE_LIMITED.
- * If the store cannot be reached the request goes through (and is logged):
- * the database it would use is the same one that would then fail the request.
+ * across processes; HTTP requests and WebSocket operations draw on the same
+ * budgets. If the store cannot be reached the request goes through (and is
+ * logged): the database it would use is the same one that would then fail it.
  */
-export function rateLimit(pool: Pool, options: RateLimitOptions, logger: Logger, metrics: Metrics | undefined, documentOf: (req: Request) => string | undefined) {
+export function createRateLimiter(
+  pool: Pool,
+  options: RateLimitOptions,
+  logger: Logger,
+  metrics: Metrics | undefined,
+  maxDocumentBytes: number,
+): RateLimiter {
   let lastPrune = 0;
-  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
-    const keys: string[] = [];
-    const windows: number[] = [];
-    const budgets = new Map<string, { limit: number; name: string }>();
-    const add = (key: string, limit: number, window: number, name: string) => {
-      if (limit <= 0) return;
-      keys.push(key);
-      windows.push(window);
-      budgets.set(key, { limit, name });
-    };
-    add(`ip:${ip}`, options.perIp, options.windowSeconds, "ip");
-    const sub = claimsOf(authOfRequest(req))?.sub;
-    if (typeof sub === "string") add(`user:${sub}`, options.perUser, options.windowSeconds, "user");
-    if (options.signInPerIp > 0 && isSignIn(documentOf(req))) add(`signin:${ip}`, options.signInPerIp, options.signInWindowSeconds, "sign_in");
-    if (keys.length === 0) return next();
-    let rows: Hit[];
-    try {
-      ({ rows } = await pool.query<Hit>("select * from ops_private.rate_limit_hit($1, $2)", [keys, windows]));
-    } catch (error) {
-      logger.warn({ err: error }, "rate limit store unavailable; request let through");
-      return next();
-    }
-    const now = Date.now();
-    if (now - lastPrune > 60_000) {
-      lastPrune = now;
-      pool
-        .query("select ops_private.rate_limit_prune($1)", [3600])
-        .catch((error: unknown) => logger.warn({ err: error }, "pruning rate-limit counters failed"));
-    }
-    let retryAfter = 0;
-    let refusedBy: string | undefined;
-    for (const row of rows) {
-      const budget = budgets.get(row.key);
-      if (budget && row.hits > budget.limit && row.retry_after_seconds >= retryAfter) {
-        retryAfter = Math.max(1, row.retry_after_seconds);
-        refusedBy = budget.name;
+  return {
+    async hit({ ip, sub, query, operationName }) {
+      const keys: string[] = [];
+      const windows: number[] = [];
+      const budgets = new Map<string, { limit: number; name: LimitName }>();
+      const add = (key: string, limit: number, window: number, name: LimitName) => {
+        if (limit <= 0) return;
+        keys.push(key);
+        windows.push(window);
+        budgets.set(key, { limit, name });
+      };
+      add(`ip:${ip}`, options.perIp, options.windowSeconds, "ip");
+      if (sub !== undefined) add(`user:${sub}`, options.perUser, options.windowSeconds, "user");
+      const signIns = options.signInPerIp > 0 ? signInAttempts(query, operationName, maxDocumentBytes) : 0;
+      const signInKey = `signin:${ip}`;
+      if (signIns > 0) add(signInKey, options.signInPerIp, options.signInWindowSeconds, "sign_in");
+      if (keys.length === 0) return null;
+      const latest = new Map<string, Hit>();
+      try {
+        for (const row of (await pool.query<Hit>(hitSql, [keys, windows])).rows) latest.set(row.key, row);
+        // Each further attempt (an alias) spends one more, until the budget is gone: the store counts one hit per key and call.
+        for (let attempt = 2; attempt <= signIns && (latest.get(signInKey)?.hits ?? Infinity) <= options.signInPerIp; attempt++) {
+          for (const row of (await pool.query<Hit>(hitSql, [[signInKey], [options.signInWindowSeconds]])).rows) latest.set(row.key, row);
+        }
+      } catch (error) {
+        logger.warn({ err: error }, "rate limit store unavailable; request let through");
+        return null;
       }
-    }
-    if (!refusedBy) return next();
-    metrics?.countRateLimited(refusedBy);
-    res.setHeader("Retry-After", String(retryAfter));
-    res.status(429).json(errorBody("RATE_LIMITED", `Too many requests (${refusedBy.replace("_", "-")} limit); retry in ${retryAfter} s.`, { limit: refusedBy, retryAfter }));
+      const now = Date.now();
+      if (now - lastPrune > 60_000) {
+        lastPrune = now;
+        pool
+          .query("select ops_private.rate_limit_prune($1)", [3600])
+          .catch((error: unknown) => logger.warn({ err: error }, "pruning rate-limit counters failed"));
+      }
+      let refusal: RateLimitRefusal | null = null;
+      for (const row of latest.values()) {
+        const budget = budgets.get(row.key);
+        if (budget && row.hits > budget.limit && (!refusal || row.retry_after_seconds >= refusal.retryAfter)) {
+          const retryAfter = Math.max(1, row.retry_after_seconds);
+          refusal = { limit: budget.name, retryAfter, message: `Too many requests (${budget.name.replace("_", "-")} limit); retry in ${retryAfter} s.` };
+        }
+      }
+      if (refusal) metrics?.countRateLimited(refusal.limit);
+      return refusal;
+    },
+  };
+}
+
+/** The document and operation name a request body asks for (after persisted-operation lookup). */
+export type DocumentOf = (body: unknown) => { query: string | undefined; operationName: unknown };
+
+/** The limiter in front of /graphql: over a limit, 429 with `Retry-After` and code RATE_LIMITED. */
+export function rateLimit(limiter: RateLimiter, documentOf: DocumentOf) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const sub = claimsOf(authOfRequest(req))?.sub;
+    const refusal = await limiter.hit({
+      ip: req.ip ?? req.socket.remoteAddress ?? "unknown",
+      sub: typeof sub === "string" ? sub : undefined,
+      ...documentOf(req.method === "GET" ? req.query : req.body),
+    });
+    if (!refusal) return next();
+    res.setHeader("Retry-After", String(refusal.retryAfter));
+    res.status(429).json(errorBody("RATE_LIMITED", refusal.message, { limit: refusal.limit, retryAfter: refusal.retryAfter }));
   };
 }

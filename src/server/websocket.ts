@@ -4,8 +4,10 @@ import { handleProtocols, makeServer } from "graphql-ws";
 import type { Pool } from "pg";
 import { WebSocketServer, type WebSocket } from "ws";
 import { makeGraphQLWSConfig, normalizeConnectionParams, type GrafservBase } from "postgraphile/grafserv";
+import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../logger.ts";
-import { setAuth, verifyBearer, type RequestAuth } from "./authenticate.ts";
+import { authOfRequest, claimsOf, setAuth, verifyBearer, type RequestAuth } from "./authenticate.ts";
+import type { DocumentOf, RateLimiter } from "./rateLimit.ts";
 import type { AccessClaims, TokenService } from "./jwt.ts";
 import { maxRequestBytes } from "../config.ts";
 
@@ -41,6 +43,12 @@ export interface WebSocketOptions {
   revocationCheckIntervalMs: number;
   /** Ping interval; a socket that misses a pong for this long is dropped. 0 disables. */
   keepaliveMs: number;
+  /** The HTTP API's rate limits, applied to every operation a socket starts. */
+  limiter: RateLimiter;
+  /** The document a subscribe payload runs (persisted operations resolved). */
+  documentOf: DocumentOf;
+  /** The client IP of an upgrade request, derived as for HTTP requests (trust proxy). */
+  clientIp(request: IncomingMessage): string | undefined;
 }
 
 export interface WebSocketEndpoint {
@@ -155,8 +163,25 @@ export function attachWebSockets(options: WebSocketOptions): WebSocketEndpoint {
     later(state, options.keepaliveMs, beat);
   };
 
+  const grafservConfig = makeGraphQLWSConfig(serv);
   const graphqlWs = makeServer<Record<string, unknown> | undefined, SocketExtra>({
-    ...makeGraphQLWSConfig(serv),
+    ...grafservConfig,
+    // Every operation spends from the same budgets as an HTTP request: the IP's, the
+    // user's and, per sign-in attempt, the IP's sign-in budget. Over one, that operation
+    // gets an error (RATE_LIMITED); the socket and its other operations carry on.
+    async onSubscribe(ctx, id, payload) {
+      const { request } = ctx.extra;
+      const sub = claimsOf(authOfRequest(request))?.sub;
+      const refusal = await options.limiter.hit({
+        ip: options.clientIp(request) ?? request.socket.remoteAddress ?? "unknown",
+        sub: typeof sub === "string" ? sub : undefined,
+        ...options.documentOf(payload),
+      });
+      if (refusal) {
+        return [new GraphQLError(refusal.message, { extensions: { code: "RATE_LIMITED", limit: refusal.limit, retryAfter: refusal.retryAfter } })];
+      }
+      return grafservConfig.onSubscribe!(ctx, id, payload);
+    },
     async onConnect(ctx) {
       const { socket, request } = ctx.extra;
       const state = states.get(socket);

@@ -1,4 +1,7 @@
+import { createClient } from "graphql-ws";
+import { getIntrospectionQuery } from "postgraphile/graphql";
 import { beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { codesOf, registerUser, testLimits, useTestApi, type GraphQLResponse, type SignedIn } from "../helpers/api.ts";
 
 // Two servers: one with a tight depth limit, one with tight list/page/cost/operation/document limits.
@@ -65,6 +68,34 @@ describe("page size (GRAPHQL_MAX_PAGE_SIZE, default 100)", () => {
     expectRefused(await tight.graphql("{ organizations(first: 101) { totalCount } }", {}, user.accessToken), "PAGE_SIZE_LIMIT_EXCEEDED");
     expectRefused(await tight.graphql("{ organizations(last: 101) { totalCount } }", {}, user.accessToken), "PAGE_SIZE_LIMIT_EXCEEDED");
     expectRefused(await tight.graphql(page, { n: 101 }, user.accessToken), "PAGE_SIZE_LIMIT_EXCEEDED");
+  });
+});
+
+describe("page arguments out of range (issue 15: first: -5 was an INTERNAL_SERVER_ERROR)", () => {
+  it("refuses a negative first, last or offset with GRAPHQL_VALIDATION_FAILED, literally, as a variable and as a variable's default", async () => {
+    for (const [query, variables] of [
+      ["{ organizations(first: -5) { nodes { name } } }", {}],
+      ["{ organizations(last: -1) { nodes { name } } }", {}],
+      ["{ organizations(offset: -5) { nodes { name } } }", {}],
+      ["{ currentUser { memberships(first: 1, offset: -2147483648) { totalCount } } }", {}],
+      ["query($n: Int) { organizations(first: $n) { totalCount } }", { n: -5 }],
+      ["query($n: Int = -5) { organizations(last: $n) { totalCount } }", {}],
+    ] as const) {
+      const response = await tight.graphql(query, variables, user.accessToken);
+      expect([query, codesOf(response), response.status]).toEqual([query, ["GRAPHQL_VALIDATION_FAILED"], 400]);
+    }
+  });
+
+  it("refuses a huge last, and a first hidden in a variable's default, with PAGE_SIZE_LIMIT_EXCEEDED", async () => {
+    expectRefused(await tight.graphql("{ organizations(last: 2147483647) { totalCount } }", {}, user.accessToken), "PAGE_SIZE_LIMIT_EXCEEDED");
+    expectRefused(await tight.graphql("query($n: Int = 1000) { organizations(first: $n) { totalCount } }", {}, user.accessToken), "PAGE_SIZE_LIMIT_EXCEEDED");
+  });
+
+  it("answers a huge offset with an empty page, and an Int out of range with GRAPHQL_VALIDATION_FAILED", async () => {
+    const far = await tight.graphql("{ organizations(first: 5, offset: 2147483647) { nodes { name } } }", {}, user.accessToken);
+    expectOk(far);
+    expect(far.body.data?.organizations.nodes).toEqual([]);
+    expectRefused(await tight.graphql("{ organizations(offset: 2147483648) { totalCount } }", {}, user.accessToken), "GRAPHQL_VALIDATION_FAILED");
   });
 });
 
@@ -151,10 +182,42 @@ describe("introspection and GraphiQL", () => {
     expectOk(await tight.graphql("{ __typename }"));
   });
 
-  it("answers introspection when it is on (the development default)", async () => {
+  it("answers introspection when it is on (the development default), GraphiQL's whole query within the default limits", async () => {
     const response = await deep.graphql("{ __schema { queryType { name } } }");
     expectOk(response);
     expect(response.body.data?.__schema.queryType.name).toBe("Query");
+    const full = await deep.graphql(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, inputValueDeprecation: true }));
+    expectOk(full);
+    expect(full.body.data?.__schema.types.length).toBeGreaterThan(100);
+  });
+
+  it("names nothing in \"Did you mean …?\" when introspection is off (fields, arguments, enum values, over HTTP and WebSocket)", async () => {
+    const typos: Array<[string, Record<string, unknown>, RegExp]> = [
+      ["{ currentUser { usernme } }", {}, /username/],
+      ["{ organizatons { totalCount } }", {}, /organizations/],
+      ["{ organizations(frist: 1) { totalCount } }", {}, /"first"/],
+      ["{ organizations(orderBy: SLUG_ASCC) { totalCount } }", {}, /SLUG_ASC\b/],
+      ["query($o: [OrganizationOrderBy!]) { organizations(orderBy: $o) { totalCount } }", { o: ["SLUG_ASCC"] }, /SLUG_ASC\b/],
+    ];
+    for (const [query, variables, leak] of typos) {
+      const hidden = await tight.graphql(query, variables, user.accessToken);
+      const shown = await deep.graphql(query, variables, user.accessToken);
+      expect([query, codesOf(hidden)]).toEqual([query, ["GRAPHQL_VALIDATION_FAILED"]]);
+      expect(hidden.body.errors?.[0]?.message).not.toMatch(/Did you mean/);
+      expect(hidden.body.errors?.[0]?.message).not.toMatch(leak);
+      // In development (introspection on) the hint stays.
+      expect(shown.body.errors?.[0]?.message).toMatch(/Did you mean/);
+    }
+    const socket = createClient({ url: `${tight.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const errors = await new Promise<unknown>((resolve) => {
+        socket.subscribe({ query: "{ currentUser { usernme } }" }, { next: () => undefined, error: resolve, complete: () => resolve([]) });
+      });
+      expect(JSON.stringify(errors)).toMatch(/Cannot query field/);
+      expect(JSON.stringify(errors)).not.toMatch(/Did you mean|username/);
+    } finally {
+      await socket.dispose();
+    }
   });
 
   it("serves GraphiQL only when it is on", async () => {

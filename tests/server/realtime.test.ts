@@ -3,6 +3,7 @@ import { createClient, type Client, type FormattedExecutionResult } from "graphq
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { maxBearerTokenBytes } from "../../src/config.ts";
 import { codesOf, registerUser, testJwt, useTestApi, type SignedIn } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
 import { until } from "../helpers/until.ts";
@@ -281,6 +282,40 @@ describe("WebSocket authentication", () => {
       const socket = connect(token);
       expect((await socket.closed()).code).toBe(4401);
     }
+  });
+
+  it("caps a correctly signed token at maxBearerTokenBytes on both transports (a 700 kB one was accepted in connection_init)", async () => {
+    const alice = await registerUser(api, "rtbig");
+    const sid = claimsOf(alice.accessToken).sid;
+    const expiresAt = Math.floor(Date.now() / 1000) + 300;
+    /** A valid token of about `bytes` bytes (a padding claim). */
+    const tokenOf = async (bytes: number) => {
+      const bare = await signToken({ role: "gw_user", sid, pad: "" }, alice.userId, expiresAt);
+      return signToken({ role: "gw_user", sid, pad: "x".repeat(Math.floor(((bytes - bare.length) * 3) / 4)) }, alice.userId, expiresAt);
+    };
+    const fits = await tokenOf(maxBearerTokenBytes - 16);
+    const over = await tokenOf(maxBearerTokenBytes + 2000);
+    const huge = await tokenOf(700_000);
+    expect(fits.length).toBeLessThanOrEqual(maxBearerTokenBytes);
+    expect(over.length).toBeGreaterThan(maxBearerTokenBytes);
+
+    // Under the cap: both transports run as the token.
+    expect((await api.graphql("{ currentUser { userId } }", {}, fits)).body.data?.currentUser?.userId).toBe(alice.userId);
+    expect(await execute(connect(fits).client, "{ currentUser { userId } }")).toEqual({ data: { currentUser: { userId: alice.userId } } });
+
+    // Over it: HTTP 401 token_too_large, and the socket is closed 4401 with the same reason.
+    const refused = await api.graphql("{ currentUser { userId } }", {}, over);
+    expect([refused.status, codesOf(refused), refused.body.errors?.[0]?.extensions?.reason]).toEqual([401, ["UNAUTHENTICATED"], "token_too_large"]);
+    expect(await connect(over).closed()).toMatchObject({ code: 4401, reason: "token too large" });
+
+    // 700 kB: node's own header limit refuses it over HTTP (431); the socket now refuses it too.
+    const http = await fetch(`${api.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${huge}` },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    }).then((response) => response.status);
+    expect(http).toBe(431);
+    expect(await connect(huge).closed()).toMatchObject({ code: 4401, reason: "token too large" });
   });
 
   it("closes the connection with 4403 for a token whose role the API refuses", async () => {
