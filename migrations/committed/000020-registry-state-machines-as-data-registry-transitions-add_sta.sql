@@ -1,3 +1,8 @@
+--! Previous: sha1:ad0b97b956c703564a0593ca3aa22fe7d3ca6505
+--! Hash: sha1:441c68aa218423a027ad40a6bfa292c48f276509
+--! Message: registry: state machines as data (registry.transitions, add_state_machine, one generic trigger) (issue 18)
+
+--! split: 2010-registry-state-machines.sql
 -- State machines as data: the allowed moves of a typed status column are rows
 -- of registry.transitions (namespace, from_code, to_code); one generic trigger,
 -- installed by registry.add_state_machine(table, column, namespace), refuses

@@ -1,3 +1,8 @@
+--! Previous: sha1:7f94cee846bd9b9c72b100aaba7682280149641c
+--! Hash: sha1:ad0b97b956c703564a0593ca3aa22fe7d3ca6505
+--! Message: auth: user_orgs(), the caller's organizations (issue 18)
+
+--! split: 1630-auth-user-orgs.sql
 -- auth.user_orgs(): the Liventix seed's name for "the organizations I belong
 -- to", beside auth.current_org_id() (the seed's current_org_id()). Policies of
 -- the events platform and the seed's SQL clients (public.user_orgs()) call it.

@@ -1,3 +1,8 @@
+--! Previous: sha1:441c68aa218423a027ad40a6bfa292c48f276509
+--! Hash: sha1:2b8eaf33ddf06d44b997e5ea5a7357b87dd6ff2b
+--! Message: ledger: the full ISO 4217 list in ledger.currencies, numeric codes, no exponent where ISO defines none (issue 18)
+
+--! split: 3700-ledger-iso-4217.sql
 -- The ledger's currencies are the platform's one list of currencies: ISO 4217
 -- (its active codes with their numeric code and minor unit) plus private units
 -- (X-prefixed codes without a numeric code, such as platform credits). The

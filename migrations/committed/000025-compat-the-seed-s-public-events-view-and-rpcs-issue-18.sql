@@ -1,3 +1,8 @@
+--! Previous: sha1:e190fb448520038ed113f2bfca553cfeb9426375
+--! Hash: sha1:b195f6f90752fd50b1823d8712df8df312427a32
+--! Message: compat: the seed's public.events view and RPCs (issue 18)
+
+--! split: 5990-compat-public.sql
 -- compat: the Liventix seed's backward-compatible surface in public, for SQL
 -- clients written against the seed. Views keep the caller's RLS
 -- (security_invoker); the RPCs call the modules' functions. public is not a
