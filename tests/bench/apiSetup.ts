@@ -147,6 +147,8 @@ export function groundworkEnv(db: TestDatabase, extra: Record<string, string> = 
     ACCESS_TOKEN_TTL_SECONDS: "86400",
     LOG_LEVEL: "warn",
     HOST: "127.0.0.1",
+    // Production requires a mail server; the API under bench never sends mail (sign-up is done in SQL).
+    SMTP_URL: "smtp://127.0.0.1:2525",
     ...extra,
   };
 }
