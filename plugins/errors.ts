@@ -68,6 +68,14 @@ function makeMask(logger: Logger): (error: GraphQLError) => GraphQLError {
         ? withCode(error, "PLANNING_TIMEOUT", "The operation took too long to plan and was stopped (GRAPHQL_PLANNING_TIMEOUT_MS); simplify it.")
         : withCode(error, "EXECUTION_TIMEOUT", "The operation ran past its time budget and was stopped (GRAPHQL_EXECUTION_TIMEOUT_MS); ask for less.");
     }
+    // @dataplan/pg's PgSubscriber ends every subscription this way when its LISTEN connection is lost.
+    if (/^Underlying pubsub channel interrupted/.test(original.message)) {
+      return withCode(
+        error,
+        "SUBSCRIPTION_INTERRUPTED",
+        "The server lost its connection for events, so some may have been missed; subscribe again and re-query.",
+      );
+    }
     if ((original as { code?: unknown }).code === "57014") {
       return withCode(
         error,

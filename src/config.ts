@@ -167,6 +167,10 @@ const EnvSchema = z.object({
   DATABASE_URL: optional(postgresUrl),
   ROOT_DATABASE_URL: optional(postgresUrl),
   AUTH_DATABASE_URL: optional(postgresUrl),
+  WORKER_DATABASE_URL: optional(postgresUrl),
+  LISTEN_DATABASE_URL: optional(postgresUrl),
+  DATABASE_PREPARED_STATEMENTS: optional(booleanString),
+  MIGRATE_ON_START: optional(booleanString),
   AUTHENTICATOR_PASSWORD: optional(z.string()),
   JWT_SECRET: optional(z.string().min(32, "must be at least 32 characters (256 bits) for HS256")),
   JWT_PUBLIC_KEY: optional(z.string().includes("BEGIN PUBLIC KEY", { message: "must be a PEM public key" })),
@@ -232,6 +236,14 @@ export interface Config {
   databaseUrl: string | undefined;
   rootDatabaseUrl: string | undefined;
   authDatabaseUrl: string | undefined;
+  /** gw_owner for the worker; default databaseUrl. Poolable with preparedStatements off. */
+  workerDatabaseUrl: string | undefined;
+  /** Subscriptions' LISTEN connection (direct); default the API's gw_authenticator URL. */
+  listenDatabaseUrl: string | undefined;
+  /** false: PostGraphile and graphile-worker prepare no statement (a transaction pooler in front). */
+  preparedStatements: boolean;
+  /** false: serve/worker/start do not migrate (a deploy step runs `groundwork migrate` first). */
+  migrateOnStart: boolean;
   authenticatorPassword: string | undefined;
   jwt: {
     /** Unset means: generated once and kept in the state directory (never in production). */
@@ -284,6 +296,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     databaseUrl: env.DATABASE_URL,
     rootDatabaseUrl: env.ROOT_DATABASE_URL,
     authDatabaseUrl: env.AUTH_DATABASE_URL,
+    workerDatabaseUrl: env.WORKER_DATABASE_URL,
+    listenDatabaseUrl: env.LISTEN_DATABASE_URL,
+    preparedStatements: env.DATABASE_PREPARED_STATEMENTS ?? true,
+    migrateOnStart: env.MIGRATE_ON_START ?? true,
     authenticatorPassword: env.AUTHENTICATOR_PASSWORD,
     jwt: {
       secret: env.JWT_SECRET,

@@ -2,6 +2,7 @@ import path from "node:path";
 import type { Config } from "./config.ts";
 import { openDatabase, type DatabaseHandle } from "./db/database.ts";
 import { migrateDatabase, type MigrateTarget, type MigrationSummary } from "./db/migrate.ts";
+import { checkConnections, type ConnectionUse } from "./db/pooler.ts";
 import { databaseName, userName } from "./db/urls.ts";
 import type { Logger } from "./logger.ts";
 import { projectRoot } from "./paths.ts";
@@ -62,6 +63,18 @@ export function migrateTarget(config: Config, database: DatabaseHandle, logger: 
   };
 }
 
+/** The connections a start uses, and which of them need a session (no transaction pooler). */
+export function connectionUses(config: Config, database: DatabaseHandle, parts: { api: boolean; worker: boolean }): ConnectionUse[] {
+  const uses: ConnectionUse[] = [];
+  if (config.migrateOnStart) uses.push({ variable: "DATABASE_URL", url: database.ownerUrl, needsSession: true, what: "Migrating (a session advisory lock, graphile-migrate's transactions)" });
+  if (parts.api) {
+    uses.push({ variable: "AUTH_DATABASE_URL", url: database.authenticatorUrl, needsSession: false, what: "Requests" });
+    uses.push({ variable: config.listenDatabaseUrl ? "LISTEN_DATABASE_URL" : "LISTEN_DATABASE_URL (unset: AUTH_DATABASE_URL)", url: database.listenUrl, needsSession: true, what: "Subscriptions' LISTEN" });
+  }
+  if (parts.worker) uses.push({ variable: config.workerDatabaseUrl ? "WORKER_DATABASE_URL" : "WORKER_DATABASE_URL (unset: DATABASE_URL)", url: database.workerUrl, needsSession: false, what: "The worker" });
+  return uses;
+}
+
 /**
  * Opens (or starts) the database, migrates it, then starts the parts asked
  * for. Stopping: the API and the worker drain side by side until the
@@ -94,15 +107,32 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
   };
   try {
     step();
-    const migrated = await migrateDatabase(migrateTarget(config, database, logger));
-    logger.info(`database: ${describeDatabase(config, database, migrated.serverVersion)}`);
-    logger.info(`migrations: ${describeMigrations(migrated)}`);
+    // A pooler in front of a connection that needs a session is refused here, with the reason (docs/scaling.md).
+    if (!database.embedded) await checkConnections(connectionUses(config, database, parts), config.preparedStatements, logger);
     step();
-    if (parts.worker) worker = await startWorker({ ownerUrl: database.ownerUrl, concurrency: config.workerConcurrency, logger, tasks: config.tasks });
+    if (config.migrateOnStart) {
+      const migrated = await migrateDatabase(migrateTarget(config, database, logger));
+      logger.info(`database: ${describeDatabase(config, database, migrated.serverVersion)}`);
+      logger.info(`migrations: ${describeMigrations(migrated)}`);
+    } else {
+      logger.info("migrations: not run at start (MIGRATE_ON_START=false; run groundwork migrate before starting)");
+    }
+    step();
+    if (parts.worker) {
+      worker = await startWorker({
+        ownerUrl: database.workerUrl,
+        concurrency: config.workerConcurrency,
+        logger,
+        tasks: config.tasks,
+        preparedStatements: config.preparedStatements,
+      });
+    }
     step();
     if (parts.api) {
       api = await startApi({
         authenticatorUrl: database.authenticatorUrl,
+        listenUrl: database.listenUrl,
+        preparedStatements: config.preparedStatements,
         tokenService: await makeTokenService(config),
         logger,
         port: config.port,

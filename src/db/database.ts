@@ -14,6 +14,10 @@ export interface DatabaseHandle {
   ownerUrl: string;
   /** gw_authenticator: the API, which becomes the caller's role per transaction. */
   authenticatorUrl: string;
+  /** gw_owner for the worker (WORKER_DATABASE_URL; default ownerUrl). */
+  workerUrl: string;
+  /** Subscriptions' LISTEN connection (LISTEN_DATABASE_URL; default authenticatorUrl). */
+  listenUrl: string;
   /** A superuser connection when one is known (embedded, or ROOT_DATABASE_URL). */
   rootUrl: string | undefined;
   embedded: EmbeddedCluster | undefined;
@@ -79,7 +83,8 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       await embedded.stop();
       throw error;
     }
-    return { ...roleUrls(embedded.rootUrl, embeddedDatabaseName, secrets), rootUrl: embedded.rootUrl, embedded, stop: () => embedded.stop() };
+    const urls = roleUrls(embedded.rootUrl, embeddedDatabaseName, secrets);
+    return { ...urls, workerUrl: urls.ownerUrl, listenUrl: urls.authenticatorUrl, rootUrl: embedded.rootUrl, embedded, stop: () => embedded.stop() };
   }
 
   const ownerUrl = config.databaseUrl;
@@ -100,5 +105,13 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     });
   }
   await preflight(ownerUrl, authenticatorUrl, logger);
-  return { ownerUrl, authenticatorUrl, rootUrl: config.rootDatabaseUrl, embedded: undefined, stop: async () => undefined };
+  return {
+    ownerUrl,
+    authenticatorUrl,
+    workerUrl: config.workerDatabaseUrl ?? ownerUrl,
+    listenUrl: config.listenDatabaseUrl ?? authenticatorUrl,
+    rootUrl: config.rootDatabaseUrl,
+    embedded: undefined,
+    stop: async () => undefined,
+  };
 }

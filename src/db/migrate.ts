@@ -6,6 +6,7 @@ import path from "node:path";
 import type { Logger } from "../logger.ts";
 import { migrationsFolder } from "../paths.ts";
 import { explainConnectionError, withClient } from "./diagnose.ts";
+import { withMigrationLock } from "./pooler.ts";
 import { afterResetPlaceholders } from "./provision.ts";
 import { writeReference } from "./reference.ts";
 import { assertPlainDatabaseName, databaseName, withDatabase } from "./urls.ts";
@@ -88,6 +89,11 @@ async function rewriteReference({ referenceUrl, logger }: MigrateTarget): Promis
  * time, so a shadow database without it can still be built by `commit`.
  */
 export async function migrateDatabase(target: MigrateTarget): Promise<MigrationSummary> {
+  // Processes starting together migrate one at a time (src/db/pooler.ts).
+  return withMigrationLock(target.ownerUrl, target.logger, () => migrateLocked(target));
+}
+
+async function migrateLocked(target: MigrateTarget): Promise<MigrationSummary> {
   const settings = settingsFor(target);
   try {
     await installWorkerSchema({ connectionString: target.ownerUrl });

@@ -33,6 +33,10 @@ const requestErrors: ErrorRequestHandler = (error: { type?: string; status?: num
 
 export interface ApiOptions {
   authenticatorUrl: string;
+  /** Subscriptions' LISTEN connection: direct, never a transaction pooler. Default: authenticatorUrl. */
+  listenUrl?: string | undefined;
+  /** false: no prepared statements (a transaction pooler in front; DATABASE_PREPARED_STATEMENTS=off). */
+  preparedStatements?: boolean;
   tokenService: TokenService;
   logger: Logger;
   port: number;
@@ -119,7 +123,9 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   app.disable("x-powered-by");
   app.set("trust proxy", limits.trustProxy);
   const server = createServer(app);
-  const pool = createPool(options.authenticatorUrl, options.poolSize, logger, "api");
+  const pool = createPool(options.authenticatorUrl, options.poolSize, logger, "api", { preparedStatements: options.preparedStatements ?? true });
+  // One LISTEN client; a spare for the moment it reconnects.
+  const listenPool = options.listenUrl && options.listenUrl !== options.authenticatorUrl ? createPool(options.listenUrl, 2, logger, "listen") : undefined;
   const metrics = limits.metrics ? createMetrics(pool, logger, operationNamesOf(manifest)) : undefined;
   let inFlight = 0;
   let draining = false;
@@ -228,7 +234,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     rateLimit(limiter, documentOf),
   );
 
-  const pgl = postgraphile(makePreset({ pool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets }));
+  const pgl = postgraphile(makePreset({ pool, listenPool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets }));
   const serv = pgl.createServ(grafserv);
   // false: no grafserv upgrade handler; ours authenticates connection_init.
   await serv.addTo(app, server, false);
@@ -283,7 +289,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     await bounded(Promise.resolve(pgl.release()), "PostGraphile to release");
     // pgl.release() leaves the pg services alone; theirs is the PgSubscriber's LISTEN client.
     await bounded(Promise.all((pgl.getResolvedPreset().pgServices ?? []).map((service) => service.release?.())), "the pg services");
-    await bounded(pool.end(), "database connections still running statements");
+    await bounded(Promise.all([pool.end(), listenPool?.end()]), "database connections still running statements");
   };
   return {
     server,

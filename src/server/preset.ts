@@ -1,6 +1,6 @@
 import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
 import type { Pool } from "pg";
-import { makePgService } from "postgraphile/adaptors/pg";
+import { makePgService, PgSubscriber } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { AuthPlugin } from "../../plugins/auth.ts";
 import { makeErrorCodesPlugin, makeMaskError } from "../../plugins/errors.ts";
@@ -18,6 +18,11 @@ import type { TokenService } from "./jwt.ts";
 export interface PresetOptions {
   /** gw_authenticator connections; every transaction on them becomes the caller. */
   pool: Pool;
+  /**
+   * Subscriptions' LISTEN connection (one, held open): a session, so never
+   * through a transaction pooler (LISTEN_DATABASE_URL). Default: `pool`.
+   */
+  listenPool?: Pool | undefined;
   tokenService: TokenService;
   logger: Logger;
   /** Default: defaultApiLimits(). */
@@ -26,7 +31,7 @@ export interface PresetOptions {
   extraPresets?: GraphileConfig.Preset[] | undefined;
 }
 
-export function makePreset({ pool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [] }: PresetOptions): GraphileConfig.Preset {
+export function makePreset({ pool, listenPool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [] }: PresetOptions): GraphileConfig.Preset {
   const statementTimeout = String(limits.statementTimeoutMs);
   // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
   const errorOptions = { hideSuggestions: !limits.introspection };
@@ -36,13 +41,16 @@ export function makePreset({ pool, tokenService, logger, limits = defaultApiLimi
     pgServices: [
       makePgService({
         pool,
+        pgSubscriber: new PgSubscriber(listenPool ?? pool),
         schemas: [...exposedSchemas],
         // Every transaction becomes the caller: SET LOCAL ROLE + request.jwt.claims.
         // Over a WebSocket the caller is the token given in connection_init.
         pgSettings(requestContext) {
           const auth = authOf(requestContext);
           // statement_timeout: one slow statement cannot hold a pool connection for long (SET LOCAL, so per transaction).
-          return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout };
+          // jit_optimize_above_cost: @dataplan/pg's session-wide setting, made per transaction so that
+          // nothing sticks to a pooler's server connection (src/db/pool.ts skips the session statement).
+          return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout, jit_optimize_above_cost: "-1" };
         },
       }),
     ],

@@ -3,7 +3,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createClient } from "graphql-ws";
 import { beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { transportErrorCodes } from "../../src/errors.ts";
 import { projectRoot } from "../../src/paths.ts";
 import { signStandard } from "../../src/signature.ts";
@@ -196,6 +198,30 @@ const cases: Record<TransportCode, Case[]> = {
           if (busy) return busy;
         }
         return { status: 200, codes: [] };
+      },
+    },
+  ],
+  SUBSCRIPTION_INTERRUPTED: [
+    {
+      what: "a subscription whose LISTEN connection the database closed (over a WebSocket, opened with 101)",
+      status: 101,
+      provoke: async () => {
+        const subscriber = await registerUser(api, "tcsub");
+        const channel = `gw:notifications:${subscriber.userId}`;
+        const client = createClient({ url: `${api.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${subscriber.accessToken}` }, retryAttempts: 0 });
+        try {
+          const ended = new Promise<unknown>((resolve) => {
+            client.subscribe({ query: "subscription { notificationAdded { event } }" }, { next: () => undefined, error: resolve, complete: () => resolve([]) });
+          });
+          // The API's LISTEN client: the backend whose last statement listened on this user's channel.
+          const listening = () => countAsRoot("select count(*)::int as n from pg_stat_activity where query = $1", [`LISTEN "${channel}"`]);
+          for (let i = 0; i < 100 && (await listening()) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+          await rootDb().query("select pg_terminate_backend(pid) from pg_stat_activity where query = $1", [`LISTEN "${channel}"`]);
+          const errors = (await ended) as Array<{ extensions?: { code?: string } }>;
+          return { status: 101, codes: [...new Set(errors.map((error) => error.extensions?.code))] };
+        } finally {
+          await client.dispose();
+        }
       },
     },
   ],
