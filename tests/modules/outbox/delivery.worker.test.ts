@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLogger } from "../../../src/logger.ts";
 import { startWorker, type Worker } from "../../../src/worker/runner.ts";
+import type { HeartbeatTiming } from "../../../src/worker/heartbeat.ts";
 import { defaultTaskOptions } from "../../../src/config.ts";
 import { Webhook } from "standardwebhooks";
 import { verifySignature, verifyStandard } from "../../../src/signature.ts";
@@ -235,82 +236,124 @@ describe("outbox delivery", () => {
     }
   });
 
-  it("loses no event when a worker process is killed in the middle of a burst", async () => {
-    // This test owns the queue: stop the in-process worker, run one in a child process.
+  /** A worker in a child process; resolves with it and its pool id once it takes jobs. */
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "worker-process.ts");
+  const spawnWorker = async (heartbeat: HeartbeatTiming): Promise<{ child: ChildProcess; poolId: string }> => {
+    const child = spawn(process.execPath, [script, inject("testDatabase").ownerUrl, "outbox_deliver"], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, GW_TEST_HEARTBEAT: `${heartbeat.beatMs},${heartbeat.sweepMs},${heartbeat.staleMs}` },
+    });
+    const [line] = (await Promise.race([
+      once(child.stdout!, "data"),
+      once(child, "exit").then(() => {
+        throw new Error("worker process exited before it was ready");
+      }),
+    ])) as [Buffer];
+    const poolId = /^ready (pool-[0-9a-f]+)/.exec(line.toString())?.[1];
+    expect(poolId, "the worker process names its pool").toBeDefined();
+    return { child, poolId: poolId! };
+  };
+  const lockedBy = async (poolId: string) =>
+    (await rootDb().query<{ n: number }>("select count(*)::int as n from graphile_worker.jobs where locked_by = $1", [poolId])).rows[0]!.n;
+
+  /** Publishes a burst over 30 streams; resolves once `inFlight` of them have arrived. */
+  const burstOf = async (size: number, label: string) => {
+    const values = Array.from({ length: size }, (_, i) => marker(`${label}${i}`));
+    const set = new Set(values);
+    await rootDb().query(
+      `select outbox.publish('test.ping', jsonb_build_object('marker', m), 'thing', '${label}-' || (i % 30), $2)
+         from unnest($1::text[]) with ordinality as t(m, i)`,
+      [values, organizationId],
+    );
+    const arrived = () => new Set(receiver.received.filter((r) => set.has(r.body.data.marker as string)).map((r) => r.body.data.marker));
+    const allDelivered = async () => {
+      await receiver.waitFor(() => arrived().size === size, 60_000);
+      // The receiver answers before the worker records the answer: wait for the last records.
+      return until(
+        async () =>
+          (
+            await rootDb().query<{ status: string; n: number }>(
+              `select d.status, count(*)::int as n from outbox.dispatches d join outbox.events e using (event_id)
+                where e.payload ->> 'marker' = any($1) group by d.status`,
+              [values],
+            )
+          ).rows,
+        (rows) => rows.length === 1 && rows[0]!.status === "delivered",
+        { timeoutMs: 20_000, what: "every dispatch of the burst recorded as delivered" },
+      );
+    };
+    return { arrived, allDelivered };
+  };
+
+  it("loses no event when a worker process is killed in the middle of a burst, and the next worker frees its jobs by itself", async () => {
+    // This test owns the queue: stop the in-process worker, run them in child processes.
     await worker?.stop();
     worker = undefined;
-    const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "worker-process.ts");
-    const spawnWorker = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, [script, inject("testDatabase").ownerUrl, "outbox_deliver"], {
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      const [line] = (await Promise.race([
-        once(child.stdout!, "data"),
-        once(child, "exit").then(() => {
-          throw new Error("worker process exited before it was ready");
-        }),
-      ])) as [Buffer];
-      expect(line.toString()).toContain("ready");
-      return child;
-    };
-
+    // Short heartbeats so the sweep happens within the test; the defaults give 30 s + 10 s.
+    const heartbeat = { beatMs: 200, sweepMs: 500, staleMs: 2_000 };
     const burst = 300;
-    const values = Array.from({ length: burst }, (_, i) => marker(`burst${i}`));
-    const burstSet = new Set(values);
     // Slow answers keep deliveries in flight when the kill lands.
     receiver.respond = async () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
       return 204;
     };
-    const first = await spawnWorker();
+    const first = await spawnWorker(heartbeat);
     try {
-      await rootDb().query(
-        `select outbox.publish('test.ping', jsonb_build_object('marker', m), 'thing', 'burst-' || (i % 30), $2)
-           from unnest($1::text[]) with ordinality as t(m, i)`,
-        [values, organizationId],
-      );
-      await receiver.waitFor((received) => received.filter((r) => burstSet.has(r.body.data.marker as string)).length >= 40);
-      first.kill("SIGKILL");
-      await once(first, "exit");
+      const { arrived, allDelivered } = await burstOf(burst, "burst");
+      await receiver.waitFor(() => arrived().size >= 40);
+      first.child.kill("SIGKILL");
+      await once(first.child, "exit");
+      expect(arrived().size).toBeLessThan(burst);
+      // The killed pool still holds jobs (and their partitions' queues): nobody else may take them yet.
+      expect(await lockedBy(first.poolId)).toBeGreaterThan(0);
 
-      const deliveredBeforeRestart = new Set(
-        receiver.received.filter((r) => burstSet.has(r.body.data.marker as string)).map((r) => r.body.data.marker),
-      );
-      expect(deliveredBeforeRestart.size).toBeLessThan(burst);
-
-      // A killed worker's jobs stay locked for graphile-worker's 4-hour timeout; an operator
-      // releases them (ops.unlock_workers does exactly this) instead of waiting.
-      const { rows: dead } = await rootDb().query<{ locked_by: string }>(
-        "select distinct locked_by from graphile_worker.jobs where locked_by is not null",
-      );
-      await rootDb().query("select graphile_worker.force_unlock_workers($1::text[])", [dead.map((row) => row.locked_by)]);
-
-      const second = await spawnWorker();
+      // No operator: the new worker's sweeper releases the dead pool's jobs once its heartbeat is stale.
+      const second = await spawnWorker(heartbeat);
       try {
-        await receiver.waitFor(
-          (received) => new Set(received.filter((r) => burstSet.has(r.body.data.marker as string)).map((r) => r.body.data.marker)).size === burst,
-          60_000,
-        );
-        // The receiver answers before the worker records the answer: wait for the last records.
-        const statuses = await until(
-          async () =>
-            (
-              await rootDb().query<{ status: string; n: number }>(
-                `select d.status, count(*)::int as n from outbox.dispatches d join outbox.events e using (event_id)
-                  where e.payload ->> 'marker' = any($1) group by d.status`,
-                [values],
-              )
-            ).rows,
-          (rows) => rows.length === 1 && rows[0]!.status === "delivered",
-        );
-        expect(statuses).toEqual([{ status: "delivered", n: burst }]);
+        expect(await allDelivered()).toEqual([{ status: "delivered", n: burst }]);
+        expect(await lockedBy(first.poolId)).toBe(0);
+        const { rows } = await rootDb().query("select pool_id from ops_private.worker_pools where pool_id = $1", [first.poolId]);
+        expect(rows, "the dead pool is forgotten").toEqual([]);
       } finally {
-        second.kill("SIGTERM");
-        await once(second, "exit");
+        second.child.kill("SIGTERM");
+        await once(second.child, "exit");
       }
     } finally {
       receiver.respond = () => 204;
-      if (first.exitCode === null && first.signalCode === null) first.kill("SIGKILL");
+      if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill("SIGKILL");
+    }
+  });
+
+  it("leaves no lock when a worker process is stopped with SIGINT in the middle of a burst", async () => {
+    await worker?.stop();
+    worker = undefined;
+    // Long heartbeats: nothing here may be released by a sweep, only by the stop itself.
+    const heartbeat = { beatMs: 5_000, sweepMs: 600_000, staleMs: 600_000 };
+    receiver.respond = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      return 204;
+    };
+    try {
+      for (let round = 0; round < 3; round++) {
+        const running = await spawnWorker(heartbeat);
+        const { arrived, allDelivered } = await burstOf(200, `sigint${round}-`);
+        await receiver.waitFor(() => arrived().size >= 20 * (round + 1));
+        running.child.kill("SIGINT");
+        const [code] = await once(running.child, "exit");
+        expect(code, "the worker stopped cleanly").toBe(0);
+        expect(await lockedBy(running.poolId), "jobs locked by the stopped pool").toBe(0);
+        const { rows } = await rootDb().query("select pool_id from ops_private.worker_pools where pool_id = $1", [running.poolId]);
+        expect(rows, "a pool that stopped cleanly takes its heartbeat row away").toEqual([]);
+        const next = await spawnWorker(heartbeat);
+        try {
+          expect((await allDelivered())[0]).toMatchObject({ status: "delivered" });
+        } finally {
+          next.child.kill("SIGTERM");
+          await once(next.child, "exit");
+        }
+      }
+    } finally {
+      receiver.respond = () => 204;
     }
   });
 });
