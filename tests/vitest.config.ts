@@ -6,7 +6,7 @@ export default defineConfig({
   root: path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."),
   test: {
     include: ["tests/**/*.test.ts"],
-    exclude: ["tests/bench/**", "node_modules/**"],
+    exclude: ["tests/bench/**", "tests/pooler/**", "node_modules/**"],
     globalSetup: ["tests/setup/globalSetup.ts"],
     setupFiles: ["tests/setup/warnings.ts"],
     testTimeout: 60_000,

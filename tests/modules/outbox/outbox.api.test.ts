@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { readMarkdown } from "../../helpers/markdown.ts";
 import { codesOf, registerWithRole, registerUser, useTestApi, type SignedIn } from "../../helpers/api.ts";
 import { rootDb } from "../../helpers/db.ts";
 
@@ -239,5 +240,15 @@ describe("audit log", () => {
     const verified = await api.graphql(verify, {}, adminToken);
     expect(verified.body.errors).toBeUndefined();
     expect(verified.body.data?.auditVerifyChain.nodes).toEqual([]);
+  });
+});
+
+describe("the operators' queries printed in docs/modules/outbox.md", () => {
+  it("DeadLetters runs within the default limits (cost included)", async () => {
+    const document = /```graphql\n(query DeadLetters \{[\s\S]*?\n\})\n/.exec(readMarkdown("docs/modules/outbox.md"))?.[1];
+    expect(document, "the DeadLetters query is printed").toBeDefined();
+    const result = await api.graphql(document!, {}, adminToken);
+    expect(result.body.errors).toBeUndefined();
+    expect(result.body.data?.outboxDispatches.nodes).toBeInstanceOf(Array);
   });
 });
