@@ -97,18 +97,22 @@ export async function startWorker({
         throw error;
       });
       current = { runner, poolId, heartbeat };
+      // A pool that ends without our stop() (its error, or graphile-worker giving up on its connection) is replaced.
       runner.promise.then(
-        () => undefined,
+        () => void replace(runner, poolId, heartbeat, new Error("the worker pool stopped by itself")),
         (error: unknown) => void replace(runner, poolId, heartbeat, error),
       );
     };
 
     const replace = async (runner: Runner, poolId: string, heartbeat: Heartbeat, error: unknown) => {
       if (stopping || current.runner !== runner) return;
-      log.error({ err: error, pool: poolId }, "the worker pool failed; its jobs are released and a new pool starts");
+      log.error({ err: error, pool: poolId }, "the worker pool ended unexpectedly; its jobs are released and a new pool starts");
       await heartbeat.stop(false);
       // Its workers have ended: whatever it still holds is a leftover, free to run again now.
-      await utils.forceUnlockWorkers([poolId]).catch((unlockError: unknown) => log.warn({ err: unlockError, pool: poolId }, "could not release the failed pool's jobs; the sweeper will"));
+      await utils
+        .forceUnlockWorkers([poolId])
+        .then(() => pgPool.query("select ops_private.worker_gone($1)", [poolId]))
+        .catch((unlockError: unknown) => log.warn({ err: unlockError, pool: poolId }, "could not release the failed pool's jobs; the sweeper will"));
       const retry = () => {
         restartTimer = undefined;
         if (stopping) return;

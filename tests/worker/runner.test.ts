@@ -62,4 +62,29 @@ describe("worker", () => {
       await worker.stop();
     }
   });
+
+  it("replaces a pool that ends by itself, so the process (and an API beside it) lives on", async () => {
+    const userId = await userWithBlacklist("bl3");
+    const worker = await startWorker({
+      ownerUrl: inject("testDatabase").ownerUrl,
+      concurrency: 1,
+      logger: createLogger("silent"),
+      only: ["auth_cleanup_refresh_token_blacklist"],
+      restartDelayMs: 50,
+    });
+    try {
+      const first = worker.poolId;
+      // The pool dies without worker.stop(): as after an error graphile-worker cannot recover from.
+      await worker.runner.stop();
+      await until(async () => worker.restarts, (n) => n === 1, { timeoutMs: 10_000, what: "a new pool" });
+      expect(worker.poolId).not.toBe(first);
+      await ownerPool.query("select graphile_worker.add_job('auth_cleanup_refresh_token_blacklist', '{}'::json)");
+      const left = await until(() => blacklistOf(userId), (jtis) => jtis.length <= 1, { timeoutMs: 20_000, what: "the new pool running the job" });
+      expect(left).toEqual([`live-bl3-${process.pid}`]);
+      const { rows } = await ownerPool.query("select pool_id from ops_private.worker_pools where pool_id = any($1)", [[first, worker.poolId]]);
+      expect(rows.map((row) => row.pool_id)).toEqual([worker.poolId]);
+    } finally {
+      await worker.stop();
+    }
+  });
 });
