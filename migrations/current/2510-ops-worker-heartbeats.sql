@@ -19,6 +19,7 @@ create table ops_private.worker_pools (
   started_at timestamptz not null default pg_catalog.now(),
   beat_at timestamptz not null default pg_catalog.now()
 );
+alter table ops_private.worker_pools enable row level security;
 comment on table ops_private.worker_pools is
   'One row per running graphile-worker pool of a Groundwork process: its id (the locked_by of its jobs), where it runs and its last heartbeat. A pool deletes its row when it stops cleanly; a row whose heartbeat is older than the stale bound belongs to a dead pool.';
 

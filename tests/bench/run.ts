@@ -11,8 +11,9 @@ const { benchCapstone } = await import("./capstone.ts");
 const { benchLedger } = await import("./ledger.ts");
 const { benchApi } = await import("./api.ts");
 const { benchEvents } = await import("./events.ts");
+const { benchPooled, benchRecovery } = await import("./scaling.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, pooled, recovery, outbox, audit, ledger, capstone, events) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -54,6 +55,30 @@ try {
     line("  Groundwork, rate limits off                ", figures.unloaded.postgraphile);
     console.log(`    p99 target < 25 ms ${check(figures.unloaded.postgraphile.p99Ms < 25)} (baseline's own p99 ${ms(figures.unloaded.raw.p99Ms)}; at 32 connections p99 is bounded by connections / throughput)`);
     console.log(JSON.stringify({ api: figures }));
+  }
+
+  if (runs("pooled")) {
+    const pooled = await benchPooled(db, {
+      seconds: Number(process.env.BENCH_API_SECONDS ?? 10),
+      rounds: Number(process.env.BENCH_API_ROUNDS ?? 3),
+    });
+    const line = (label: string, f: { requestsPerSecond: number; p50Ms: number; p99Ms: number; non2xx: number; errors: number }) =>
+      console.log(`  ${label}  ${rate(f.requestsPerSecond, "req")}   p50 ${ms(f.p50Ms)}   p99 ${ms(f.p99Ms)}   non-2xx ${f.non2xx}   errors ${f.errors}`);
+    console.log(`\nMany processes and PgBouncer: the API bench's query, ${pooled.connections} connections, ${pooled.rounds} rounds of ${pooled.seconds} s, median round`);
+    line("baseline: one groundwork serve, direct       ", pooled.direct);
+    line("one groundwork serve through PgBouncer       ", pooled.pooledOne);
+    line("two groundwork serve through PgBouncer (sum) ", pooled.pooledTwo);
+    console.log(`    ratios to the baseline: one pooled ${pooled.pooledOneRatio.toFixed(2)}, two pooled ${pooled.pooledTwoRatio.toFixed(2)}`);
+    console.log(JSON.stringify({ pooled }));
+  }
+
+  if (runs("recovery")) {
+    const recovery = await benchRecovery(db, { events: Number(process.env.BENCH_RECOVERY_EVENTS ?? 300) });
+    const s = (run: { ms: number; delivered: boolean }) => `${(run.ms / 1000).toFixed(1)} s${run.delivered ? "" : " ✘ not all delivered"}`;
+    console.log(`\nCrash recovery: ${recovery.events} outbox events to a receiver answering in 20 ms, worker stopped at 10 % delivered, restarted at once; signal → all delivered`);
+    console.log(`  worker processes (direct):     SIGTERM (baseline) ${s(recovery.multi.graceful)}   SIGKILL ${s(recovery.multi.killed)}   ratio ${recovery.multi.ratio.toFixed(2)}`);
+    console.log(`  groundwork start, embedded:    SIGTERM (baseline) ${s(recovery.embedded.graceful)}   SIGKILL of node and postmaster ${s(recovery.embedded.killed)}   ratio ${recovery.embedded.ratio.toFixed(2)}`);
+    console.log(JSON.stringify({ recovery }));
   }
 
   if (runs("outbox")) {
