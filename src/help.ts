@@ -31,13 +31,18 @@ start.`,
 Runs the worker only: graphile-worker with Groundwork's tasks (outbox delivery,
 inbox processing, audit sealing, ...) and its schedule (crontab), WORKER_CONCURRENCY
 jobs at a time (default 4). Scale out by running more of them. Stops like start:
-running jobs may finish within SHUTDOWN_TIMEOUT_MS; later they are retried.`,
+running jobs may finish within SHUTDOWN_TIMEOUT_MS; later they are retried. A
+killed worker's jobs run again on another within 45 s (heartbeats; docs/operations.md,
+Crash recovery). Behind a transaction pooler: WORKER_DATABASE_URL and
+DATABASE_PREPARED_STATEMENTS=off (docs/scaling.md).`,
 
   migrate: `groundwork migrate  (npm run migrate)
 
 Installs or upgrades the graphile-worker schema, then applies the committed
 migrations (migrations/committed/) and, in a working copy, migrations/current/.
-Idempotent: start and serve do the same on every start.`,
+Idempotent: start and serve do the same on every start (MIGRATE_ON_START=false
+turns that off). Processes migrating at once take turns under an advisory lock
+on DATABASE_URL, which must be a direct connection (not a transaction pooler).`,
 
   reset: `groundwork reset [--yes]
 
