@@ -1,8 +1,11 @@
+import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
+import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { Pool } from "pg";
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { AuthPlugin } from "../../plugins/auth.ts";
+import { clientSchemaOptions, ClientsPlugin } from "../../plugins/clients.ts";
 import { makeErrorCodesPlugin, makeMaskError } from "../../plugins/errors.ts";
 import { SchemaPrefixInflectionPlugin } from "../../plugins/inflection.ts";
 import { makeLimitsPlugin } from "../../plugins/limits.ts";
@@ -31,8 +34,8 @@ export function makePreset({ pool, tokenService, logger, limits = defaultApiLimi
   // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
   const errorOptions = { hideSuggestions: !limits.introspection };
   return {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, ...extraPresets],
-    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, RealtimePlugin, makeErrorCodesPlugin(errorOptions), makeLimitsPlugin(limits, manifest)],
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset, PgAggregatesPreset, ...extraPresets],
+    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, ClientsPlugin, RealtimePlugin, makeErrorCodesPlugin(errorOptions), makeLimitsPlugin(limits, manifest)],
     pgServices: [
       makePgService({
         pool,
@@ -46,6 +49,8 @@ export function makePreset({ pool, tokenService, logger, limits = defaultApiLimi
         },
       }),
     ],
+    // Filtering, ordering and aggregates: what clients may ask for (plugins/clients.ts, docs/clients.md).
+    schema: clientSchemaOptions,
     grafast: {
       timeouts: { planning: limits.planningTimeoutMs, execution: limits.executionTimeoutMs },
       context(requestContext) {
