@@ -1,7 +1,7 @@
 import { SafeError } from "postgraphile/grafast";
 import { GraphQLError, type DocumentNode, type GraphQLSchema, type ValidationRule } from "postgraphile/graphql";
 import type { ApiLimits } from "../src/config.ts";
-import { checkShape, measure, parseDocument, selectOperation, type DocumentShape } from "../src/server/limits.ts";
+import { checkShape, measure, parseDocument, selectOperation, withDefaultPages, type DocumentShape } from "../src/server/limits.ts";
 import type { Manifest } from "../src/server/persisted.ts";
 import { resolveDocument } from "../src/server/persisted.ts";
 import { recordOf, requestOf } from "../src/server/requestContext.ts";
@@ -68,7 +68,17 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
     const name = typeof operationName === "string" ? operationName : undefined;
     const values = variables && typeof variables === "object" && !Array.isArray(variables) ? (variables as Record<string, unknown>) : {};
     const violation = checkShape(measureCached(schema, document, name, values), limits);
-    if (violation) throw new SafeError(violation.message, { statusCode: 400, code: violation.code });
+    if (violation) {
+      throw new SafeError(violation.message, { statusCode: 400, code: violation.code, ...(violation.field ? { field: violation.field } : {}) });
+    }
+  };
+  // Documents with their default pages filled in, per validated document (the same object while it is cached).
+  const paged = new WeakMap<DocumentNode, DocumentNode>();
+  const withPages = (document: DocumentNode) => {
+    if (!schema) return document;
+    let result = paged.get(document);
+    if (!result) paged.set(document, (result = withDefaultPages(schema, document, limits)));
+    return result;
   };
   /** Names the operation in the request's log line and metrics. */
   const recordOperation = (args: Args) => {
@@ -116,6 +126,11 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
     },
     grafast: {
       middleware: {
+        // A connection without first/last gets a page (documented in docs/operations.md#cost), over HTTP and WebSocket alike.
+        prepareArgs(next, event) {
+          event.args.document = withPages(event.args.document);
+          return next();
+        },
         execute(next, event) {
           recordOperation(event.args as Args);
           // Over HTTP grafserv writes the payload out itself (grafserv.outputDataAsString),
