@@ -54,7 +54,7 @@ export interface DocumentShape {
   /** The list whose page size adds most to the cost, if any list has a page over 1. */
   hotSpot: CostHotSpot | undefined;
   /** The first filter/condition/having argument over the filter limits (after variables), if any. */
-  filterViolation: { field: string; terms: number; depth: number } | undefined;
+  filterViolation: ({ field: string } & Complexity) | undefined;
 }
 
 /** Connection arguments that hold a filter: their values are counted (terms) and their nesting bounded. */
@@ -64,7 +64,7 @@ const filterArguments = new Set(["filter", "condition", "having"]);
 const aggregateFields = new Set(["aggregates", "groupedAggregates"]);
 
 /** Values and nesting of a plain JS value (a variable's value). */
-function jsComplexity(value: unknown, depth: number, into: { terms: number; depth: number }, limit: number): void {
+function jsComplexity(value: unknown, depth: number, into: Complexity, limit: number): void {
   if (into.terms > limit) return;
   if (Array.isArray(value)) {
     into.depth = Math.max(into.depth, depth + 1);
@@ -73,11 +73,22 @@ function jsComplexity(value: unknown, depth: number, into: { terms: number; dept
   } else if (value !== null && typeof value === "object") {
     into.depth = Math.max(into.depth, depth + 1);
     const entries = Object.values(value as Record<string, unknown>);
-    if (entries.length === 0) into.terms += 1;
+    if (entries.length === 0) {
+      into.terms += 1;
+      if (depth > 0) into.emptyOrNull = true;
+    }
     for (const item of entries) jsComplexity(item, depth + 1, into, limit);
   } else {
+    if (value === null && depth > 0) into.emptyOrNull = true;
     into.terms += 1;
   }
+}
+
+/** What a filter argument holds: values, nesting, and whether a field of it is null or an empty object (the filter plugin refuses both). */
+export interface Complexity {
+  terms: number;
+  depth: number;
+  emptyOrNull: boolean;
 }
 
 /**
@@ -85,8 +96,8 @@ function jsComplexity(value: unknown, depth: number, into: { terms: number; dept
  * variables substituted. Stops counting past `limit`: a 10,000-item list costs
  * no more to refuse than a 500-item one.
  */
-export function argumentComplexity(value: ValueNode, variables: Record<string, unknown>, limit: number): { terms: number; depth: number } {
-  const into = { terms: 0, depth: 0 };
+export function argumentComplexity(value: ValueNode, variables: Record<string, unknown>, limit: number): Complexity {
+  const into: Complexity = { terms: 0, depth: 0, emptyOrNull: false };
   const walk = (node: ValueNode, depth: number) => {
     if (into.terms > limit) return;
     if (node.kind === Kind.VARIABLE) {
@@ -99,9 +110,13 @@ export function argumentComplexity(value: ValueNode, variables: Record<string, u
       for (const item of node.values) walk(item, depth + 1);
     } else if (node.kind === Kind.OBJECT) {
       into.depth = Math.max(into.depth, depth + 1);
-      if (node.fields.length === 0) into.terms += 1;
+      if (node.fields.length === 0) {
+        into.terms += 1;
+        if (depth > 0) into.emptyOrNull = true;
+      }
       for (const field of node.fields) walk(field.value, depth + 1);
     } else {
+      if (node.kind === Kind.NULL && depth > 0) into.emptyOrNull = true;
       into.terms += 1;
     }
   };
@@ -303,7 +318,7 @@ export function measure(
           if (!filterArguments.has(arg.name.value)) continue;
           const complexity = argumentComplexity(arg.value, variables, maxFilterTerms);
           terms = saturate(terms + complexity.terms);
-          if ((complexity.terms > maxFilterTerms || complexity.depth > maxFilterDepth) && !shape.filterViolation) {
+          if ((complexity.terms > maxFilterTerms || complexity.depth > maxFilterDepth || complexity.emptyOrNull) && !shape.filterViolation) {
             shape.filterViolation = { field: responseName, ...complexity };
           }
         }
@@ -370,6 +385,13 @@ export function checkShape(shape: DocumentShape, limits: ApiLimits): LimitViolat
     };
   }
   const filter = shape.filterViolation;
+  if (filter?.emptyOrNull && filter.terms <= limits.maxFilterTerms && filter.depth <= limits.maxFilterDepth) {
+    return {
+      code: "GRAPHQL_VALIDATION_FAILED",
+      field: filter.field,
+      message: `The filter of \`${filter.field}\` holds a null or an empty object; leave the field out instead.`,
+    };
+  }
   if (filter) {
     return {
       code: "FILTER_TOO_COMPLEX",
