@@ -27,9 +27,11 @@ export interface PresetOptions {
   limits?: ApiLimits;
   manifest?: Manifest;
   extraPresets?: GraphileConfig.Preset[] | undefined;
+  /** A <script> GraphiQL's page runs before its own (development "sign in as", src/server/devSignIn.ts). */
+  graphiqlHeadScript?: string | undefined;
 }
 
-export function makePreset({ pool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [] }: PresetOptions): GraphileConfig.Preset {
+export function makePreset({ pool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [], graphiqlHeadScript }: PresetOptions): GraphileConfig.Preset {
   const statementTimeout = String(limits.statementTimeoutMs);
   // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
   const errorOptions = { hideSuggestions: !limits.introspection };
@@ -65,6 +67,7 @@ export function makePreset({ pool, tokenService, logger, limits = defaultApiLimi
         };
       },
     },
+    ...(graphiqlHeadScript ? { ruru: { htmlParts: { headerScripts: (original: string) => `${graphiqlHeadScript}\n${original}` } } } : {}),
     grafserv: {
       graphqlPath: "/graphql",
       graphiql: limits.graphiql,
