@@ -72,6 +72,20 @@ export const ClientsPlugin: GraphileConfig.Plugin = {
   name: "GroundworkClientsPlugin",
   version: "1.0.0",
   after: ["PgConnectionArgFilterPlugin", "PgConnectionArgFilterAttributesPlugin", "PgConnectionArgFilterOperatorsPlugin", "PgIndexBehaviorsPlugin"],
+  gather: {
+    hooks: {
+      // A view has no index of its own, and PostGraphile gives views the benefit of the doubt (condition and orderBy
+      // stay as they were); the new `filter` gives them none: a view's column is in its filter only when its comment
+      // says `@isIndexed` (what it reads is indexed).
+      pgCodecs_attribute(_info, event) {
+        const table = event.pgAttribute.getClass();
+        if (table?.relkind !== "v") return;
+        const attribute = event.attribute as { extensions?: { groundworkViewColumn?: boolean } };
+        attribute.extensions ??= Object.create(null) as { groundworkViewColumn?: boolean };
+        attribute.extensions!.groundworkViewColumn = true;
+      },
+    },
+  },
   schema: {
     behaviorRegistry: {
       add: {
@@ -122,10 +136,15 @@ export const ClientsPlugin: GraphileConfig.Plugin = {
         const patternType = build.getTypeByName(patternFilterTypeName) as GraphQLInputType | undefined;
         if (!patternType) return fields;
         const result = { ...fields };
-        for (const attributeName of Object.keys(codec.attributes)) {
+        for (const [attributeName, attribute] of Object.entries(codec.attributes)) {
           const fieldName = build.inflection.attribute({ codec: codec as never, attributeName });
           const field = result[fieldName];
           if (!field) continue;
+          const extensions = (attribute as { extensions?: { groundworkViewColumn?: boolean; tags?: { isIndexed?: unknown } } }).extensions;
+          if (extensions?.groundworkViewColumn && !extensions.tags?.isIndexed) {
+            delete result[fieldName];
+            continue;
+          }
           if (!build.behavior.pgCodecAttributeMatches([codec as never, attributeName], "attribute:filterBy:pattern")) continue;
           result[fieldName] = { ...field, type: patternType };
         }
