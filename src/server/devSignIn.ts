@@ -128,18 +128,21 @@ export const devSignInScript = `<script>
   };
   const realSend = WebSocket.prototype.send;
   WebSocket.prototype.send = function (data) {
-    const t = token();
-    if (t && typeof data === "string" && data.includes("connection_init")) {
+    if (typeof data !== "string" || !data.includes("connection_init")) return realSend.call(this, data);
+    // connection_init waits for a replaced token; nothing else is sent before the server acknowledges it.
+    ready.then(() => {
+      const t = token();
+      let out = data;
       try {
         const message = JSON.parse(data);
-        if (message.type === "connection_init") {
+        if (t && message.type === "connection_init") {
           const payload = { ...(message.payload || {}) };
           if (!payload.authorization && !payload.Authorization) payload.authorization = "Bearer " + t;
-          data = JSON.stringify({ ...message, payload });
+          out = JSON.stringify({ ...message, payload });
         }
       } catch {}
-    }
-    return realSend.call(this, data);
+      if (this.readyState === WebSocket.OPEN) realSend.call(this, out);
+    });
   };
   const build = async () => {
     const box = document.createElement("div");

@@ -45,7 +45,7 @@ const pageErrors: string[] = [];
 function watch(page: Page): void {
   page.on("pageerror", (error) => pageErrors.push(`pageerror: ${error.message}`));
   page.on("console", (message) => {
-    if (message.type() === "error") pageErrors.push(`console: ${message.text()}`);
+    if (message.type() === "error" || message.type() === "warning") pageErrors.push(`console: ${message.text()}`);
   });
 }
 
@@ -284,7 +284,14 @@ async function graphiqlFlow(browser: Browser, api: Api, root: pg.Pool): Promise<
     await page.reload();
     await page.locator(".graphiql-execute-button").click();
   };
-  const result = () => page.locator(".result-window").innerText();
+  // CodeMirror renders spaces as no-break spaces.
+  const result = async () => (await page.locator(".result-window").innerText()).replace(/\u00a0/g, " ");
+  // What the sockets say, for the artefacts of a failed step.
+  page.on("websocket", (socket) => {
+    socket.on("framesent", (frame) => pageErrors.push(`ws sent: ${String(frame.payload).replace(/Bearer [\w.-]+/, "Bearer …").slice(0, 200)}`));
+    socket.on("framereceived", (frame) => pageErrors.push(`ws received: ${String(frame.payload).slice(0, 200)}`));
+    socket.on("close", () => pageErrors.push("ws closed"));
+  });
 
   if (!(await step(page, "GraphiQL loads with every asset served locally", async () => {
     const external: string[] = [];
@@ -307,10 +314,15 @@ async function graphiqlFlow(browser: Browser, api: Api, root: pg.Pool): Promise<
 
   await step(page, "a subscription in a fresh tab receives an event as that user", async () => {
     await run("subscription { notificationAdded { notification { message } } }");
-    await page.waitForTimeout(1500);
     const { rows } = await root.query<{ user_id: string }>("select user_id from auth.users where username = $1", [user.username]);
-    await notify(root, rows[0]!.user_id, "Seen in GraphiQL");
-    await until("the subscription event", async () => (await result()).includes("Seen in GraphiQL"));
+    // The socket connects some time after the click (a page reload renews the token first): notify until one is seen.
+    let sent = 0;
+    await until("the subscription event", async () => {
+      if ((await result()).includes("Seen in GraphiQL")) return true;
+      await notify(root, rows[0]!.user_id, `Seen in GraphiQL ${++sent}`);
+      await page.waitForTimeout(1000);
+      return false;
+    });
   });
   await context.close();
 }

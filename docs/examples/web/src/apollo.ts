@@ -95,6 +95,14 @@ function makeSocket(): Client {
     },
     retryAttempts: Infinity,
     shouldRetry: () => true,
+    // Restarts after sign-in, refresh or a switch come quickly: no growing back-off for them.
+    retryWait: () => new Promise((resolve) => setTimeout(resolve, 500)),
+    on: {
+      closed: (event) => {
+        const { code, reason } = event as CloseEvent;
+        if (code !== 4499 && code !== 1000) console.warn(`subscription socket closed: ${code} ${reason}`);
+      },
+    },
   });
 }
 /** Sign-in, sign-out, refresh and organization switches change who the socket is: it starts over. */
