@@ -72,6 +72,7 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
       throw new SafeError(violation.message, { statusCode: 400, code: violation.code, ...(violation.field ? { field: violation.field } : {}) });
     }
   };
+  const untimedPresets = new WeakMap<GraphileConfig.ResolvedPreset, GraphileConfig.ResolvedPreset>();
   // Documents with their default pages filled in, per validated document (the same object while it is cached).
   const paged = new WeakMap<DocumentNode, DocumentNode>();
   const withPages = (document: DocumentNode) => {
@@ -129,6 +130,22 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
         // A connection without first/last gets a page (documented in docs/operations.md#cost), over HTTP and WebSocket alike.
         prepareArgs(next, event) {
           event.args.document = withPages(event.args.document);
+          return next();
+        },
+        // grafast's execution timeout runs from the start of an operation; a subscription's events all
+        // share that start, so every event after GRAPHQL_EXECUTION_TIMEOUT_MS would fail. A subscription
+        // runs without it (each event's statements keep statement_timeout; the socket ends with its token).
+        subscribe(next, event) {
+          const args = event.args as Args & { resolvedPreset?: GraphileConfig.ResolvedPreset };
+          const preset = args.resolvedPreset;
+          if (preset?.grafast?.timeouts?.execution !== undefined && selectOperation(args.document, args.operationName)?.operation === "subscription") {
+            let untimed = untimedPresets.get(preset);
+            if (!untimed) {
+              untimed = { ...preset, grafast: { ...preset.grafast, timeouts: { ...preset.grafast.timeouts, execution: undefined } } };
+              untimedPresets.set(preset, untimed);
+            }
+            args.resolvedPreset = untimed;
+          }
           return next();
         },
         execute(next, event) {
