@@ -91,6 +91,10 @@ function makeMask(logger: Logger): (error: GraphQLError) => GraphQLError {
     if (isRegisteredSqlCode(original.code)) {
       return withCode(error, original.code, original.message);
     }
+    // postgraphile-plugin-connection-filter refuses these while planning (plugins/limits.ts refuses them earlier, from the document).
+    if (/^(Null literals|Empty objects) are forbidden in filter argument input\.$/.test(original.message)) {
+      return withCode(error, "GRAPHQL_VALIDATION_FAILED", `${original.message} Leave the field out instead.`);
+    }
     // PostGraphile's update/delete-by-key found no row the caller may change.
     if (/^No values were (deleted|updated) in collection/.test(original.message)) {
       return withCode(error, "NOT_FOUND", "No row you may change matches that key.");

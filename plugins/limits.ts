@@ -1,7 +1,7 @@
 import { SafeError } from "postgraphile/grafast";
 import { GraphQLError, type DocumentNode, type GraphQLSchema, type ValidationRule } from "postgraphile/graphql";
 import type { ApiLimits } from "../src/config.ts";
-import { checkShape, measure, parseDocument, selectOperation, type DocumentShape } from "../src/server/limits.ts";
+import { checkShape, measure, parseDocument, selectOperation, withDefaultPages, type DocumentShape } from "../src/server/limits.ts";
 import type { Manifest } from "../src/server/persisted.ts";
 import { resolveDocument } from "../src/server/persisted.ts";
 import { recordOf, requestOf } from "../src/server/requestContext.ts";
@@ -68,7 +68,18 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
     const name = typeof operationName === "string" ? operationName : undefined;
     const values = variables && typeof variables === "object" && !Array.isArray(variables) ? (variables as Record<string, unknown>) : {};
     const violation = checkShape(measureCached(schema, document, name, values), limits);
-    if (violation) throw new SafeError(violation.message, { statusCode: 400, code: violation.code });
+    if (violation) {
+      throw new SafeError(violation.message, { statusCode: 400, code: violation.code, ...(violation.field ? { field: violation.field } : {}) });
+    }
+  };
+  const untimedPresets = new WeakMap<GraphileConfig.ResolvedPreset, GraphileConfig.ResolvedPreset>();
+  // Documents with their default pages filled in, per validated document (the same object while it is cached).
+  const paged = new WeakMap<DocumentNode, DocumentNode>();
+  const withPages = (document: DocumentNode) => {
+    if (!schema) return document;
+    let result = paged.get(document);
+    if (!result) paged.set(document, (result = withDefaultPages(schema, document, limits)));
+    return result;
   };
   /** Names the operation in the request's log line and metrics. */
   const recordOperation = (args: Args) => {
@@ -116,6 +127,27 @@ export function makeLimitsPlugin(limits: ApiLimits, manifest: Manifest): Graphil
     },
     grafast: {
       middleware: {
+        // A connection without first/last gets a page (documented in docs/operations.md#cost), over HTTP and WebSocket alike.
+        prepareArgs(next, event) {
+          event.args.document = withPages(event.args.document);
+          return next();
+        },
+        // grafast's execution timeout runs from the start of an operation; a subscription's events all
+        // share that start, so every event after GRAPHQL_EXECUTION_TIMEOUT_MS would fail. A subscription
+        // runs without it (each event's statements keep statement_timeout; the socket ends with its token).
+        subscribe(next, event) {
+          const args = event.args as Args & { resolvedPreset?: GraphileConfig.ResolvedPreset };
+          const preset = args.resolvedPreset;
+          if (preset?.grafast?.timeouts?.execution !== undefined && selectOperation(args.document, args.operationName)?.operation === "subscription") {
+            let untimed = untimedPresets.get(preset);
+            if (!untimed) {
+              untimed = { ...preset, grafast: { ...preset.grafast, timeouts: { ...preset.grafast.timeouts, execution: undefined } } };
+              untimedPresets.set(preset, untimed);
+            }
+            args.resolvedPreset = untimed;
+          }
+          return next();
+        },
         execute(next, event) {
           recordOperation(event.args as Args);
           // Over HTTP grafserv writes the payload out itself (grafserv.outputDataAsString),

@@ -14,6 +14,7 @@ import { databaseName, redact, withDatabase } from "./db/urls.ts";
 import { boot, BootAborted, makeTokenService, migrateTarget, type Running } from "./groundwork.ts";
 import { commandHelp } from "./help.ts";
 import { buildManifest } from "./server/persisted.ts";
+import { checkWorkingSchema, defaultSchemaBase, printComparison } from "./schemaCheck.ts";
 import { chooseLogFormat, createLogger, type Logger } from "./logger.ts";
 
 const usage = `groundwork <command>
@@ -35,6 +36,10 @@ const usage = `groundwork <command>
                         200,000 transactions over 13 months...; S scales it); idempotent
   inspect               print the verification queries: tables, RLS policies,
                         functions, triggers, extensions, ledger and event/job objects
+  schema-check [--base REF]
+                        list breaking and dangerous changes of docs/schema.graphql against REF
+                        (default main, or SCHEMA_BASE); fails on a breaking change that
+                        docs/schema-changes.md does not list
   persisted <folder> [--out FILE]
                         build the persisted-operations manifest (sha256 → document) from the
                         .graphql files under <folder>; default FILE <folder>/persisted-operations.json
@@ -190,6 +195,7 @@ async function main(argv: string[]): Promise<void> {
       org: { type: "string" },
       scale: { type: "string" },
       out: { type: "string" },
+      base: { type: "string" },
       message: { type: "string", short: "m" },
       help: { type: "boolean", short: "h" },
     },
@@ -197,6 +203,11 @@ async function main(argv: string[]): Promise<void> {
   const command = positionals[0];
   if (!command || command === "help" || values.help) {
     printHelp(command === "help" ? positionals[1] : command);
+    return;
+  }
+  if (command === "schema-check") {
+    const base = values.base ?? process.env.SCHEMA_BASE ?? defaultSchemaBase;
+    if (!printComparison(base, checkWorkingSchema(base))) process.exitCode = 1;
     return;
   }
   if (command === "persisted") {

@@ -22,8 +22,14 @@ export interface ApiLimits {
   maxDepth: number;
   /** Most lists (connections, list fields) nested inside each other. */
   maxListDepth: number;
-  /** Largest `first`/`last`; also the page size the cost estimate assumes when neither is given. */
+  /** Largest `first`/`last`; also the page size a root connection gets (and the cost estimate assumes) when neither is given. */
   maxPageSize: number;
+  /** The page size a nested connection (one inside another object) gets when neither `first` nor `last` is given. */
+  defaultPageSize: number;
+  /** Most values (leaves, `in` list items included) in one connection's filter/condition/having argument. */
+  maxFilterTerms: number;
+  /** Deepest nesting of one filter argument's objects and lists (each `and`/`or` level adds two). */
+  maxFilterDepth: number;
   /** Longest GraphQL document, in bytes of UTF-8. */
   maxDocumentBytes: number;
   /** Most root fields (aliases count) in the operation a request runs. */
@@ -75,6 +81,9 @@ export const apiDefaults = {
   maxDepth: 12,
   maxListDepth: 4,
   maxPageSize: 100,
+  defaultPageSize: 20,
+  maxFilterTerms: 500,
+  maxFilterDepth: 12,
   maxDocumentBytes: 32_768,
   maxOperations: 20,
   maxCost: 25_000,
@@ -188,6 +197,9 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(apiDefaults.maxDepth),
   GRAPHQL_MAX_LIST_DEPTH: z.coerce.number().int().min(1).max(20).default(apiDefaults.maxListDepth),
   GRAPHQL_MAX_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(apiDefaults.maxPageSize),
+  GRAPHQL_DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(apiDefaults.defaultPageSize),
+  GRAPHQL_MAX_FILTER_TERMS: z.coerce.number().int().min(1).max(100_000).default(apiDefaults.maxFilterTerms),
+  GRAPHQL_MAX_FILTER_DEPTH: z.coerce.number().int().min(2).max(100).default(apiDefaults.maxFilterDepth),
   GRAPHQL_MAX_DOCUMENT_BYTES: z.coerce.number().int().min(100).max(1_000_000).default(apiDefaults.maxDocumentBytes),
   GRAPHQL_MAX_OPERATIONS: z.coerce.number().int().min(1).max(1000).default(apiDefaults.maxOperations),
   GRAPHQL_MAX_COST: z.coerce.number().int().min(1).max(100_000_000).default(apiDefaults.maxCost),
@@ -339,6 +351,9 @@ function apiLimitsFrom(env: Env): ApiLimits {
   if (env.PERSISTED_OPERATIONS !== "off" && !env.PERSISTED_OPERATIONS_FILE) {
     throw new ConfigError("PERSISTED_OPERATIONS_FILE is required when PERSISTED_OPERATIONS is allow or only (generate it with npm run persisted).");
   }
+  if (env.GRAPHQL_DEFAULT_PAGE_SIZE > env.GRAPHQL_MAX_PAGE_SIZE) {
+    throw new ConfigError("GRAPHQL_DEFAULT_PAGE_SIZE cannot be more than GRAPHQL_MAX_PAGE_SIZE.");
+  }
   if (env.GRAPHQL_MAX_LIST_DEPTH > env.GRAPHQL_MAX_DEPTH) {
     throw new ConfigError("GRAPHQL_MAX_LIST_DEPTH cannot be more than GRAPHQL_MAX_DEPTH.");
   }
@@ -356,6 +371,9 @@ function apiLimitsFrom(env: Env): ApiLimits {
     maxDepth: env.GRAPHQL_MAX_DEPTH,
     maxListDepth: env.GRAPHQL_MAX_LIST_DEPTH,
     maxPageSize: env.GRAPHQL_MAX_PAGE_SIZE,
+    defaultPageSize: env.GRAPHQL_DEFAULT_PAGE_SIZE,
+    maxFilterTerms: env.GRAPHQL_MAX_FILTER_TERMS,
+    maxFilterDepth: env.GRAPHQL_MAX_FILTER_DEPTH,
     maxDocumentBytes: env.GRAPHQL_MAX_DOCUMENT_BYTES,
     maxOperations: env.GRAPHQL_MAX_OPERATIONS,
     maxCost: env.GRAPHQL_MAX_COST,

@@ -7,6 +7,7 @@ import { databaseName, userName } from "./db/urls.ts";
 import type { Logger } from "./logger.ts";
 import { projectRoot } from "./paths.ts";
 import { startApi, type Api } from "./server/app.ts";
+import { devSignInFor } from "./server/devSignIn.ts";
 import { createTokenService, type TokenService } from "./server/jwt.ts";
 import { loadLocalSecrets } from "./state.ts";
 import { startWorker, type Worker } from "./worker/runner.ts";
@@ -139,6 +140,8 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
         host: config.host,
         poolSize: config.poolSize,
         limits: config.api,
+        // GraphiQL's "sign in as": development only, and answered on loopback only (src/server/devSignIn.ts).
+        devSignIn: devSignInFor(config.env, database.ownerUrl),
       });
       logger.info(`API listening on ${api.url}/graphql${config.api.graphiql ? ` (GraphiQL ${api.url}/graphiql)` : ""}`);
     }

@@ -87,6 +87,15 @@ object of sha256 -> document text, written to FILE (default
 <folder>/persisted-operations.json). Serve it with PERSISTED_OPERATIONS=allow or
 only and PERSISTED_OPERATIONS_FILE=FILE.`,
 
+  "schema-check": `groundwork schema-check [--base REF]  (npm run schema:check)
+
+Compares docs/schema.graphql in the working tree (run npm run reference first
+after changing migrations or plugins) with the same file committed at REF
+(default main, or SCHEMA_BASE) using graphql-js's findBreakingChanges and
+findDangerousChanges, and lists every change. Exits 1 when a breaking change is
+not listed in docs/schema-changes.md, where each reviewed one says who is
+affected and how clients move (docs/clients.md#schema-changes).`,
+
   reference: `groundwork reference  (npm run reference)
 
 Migrates, then rewrites the generated schema reference from the database:

@@ -9,6 +9,7 @@ import { errorBody } from "../errors.ts";
 import { createPool } from "../db/pool.ts";
 import type { Logger } from "../logger.ts";
 import { authenticate } from "./authenticate.ts";
+import { devSignInPath, devSignInRouter, devSignInScript, type DevSignInOptions } from "./devSignIn.ts";
 import { inboxRouter } from "./inbox.ts";
 import type { TokenService } from "./jwt.ts";
 import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "../config.ts";
@@ -48,6 +49,11 @@ export interface ApiOptions {
   limits?: ApiLimits;
   /** Presets added on top of Groundwork's (extra plugins). */
   extraPresets?: GraphileConfig.Preset[];
+  /**
+   * GraphiQL's "sign in as" (development only: src/groundwork.ts passes it when
+   * NODE_ENV=development and GraphiQL is on); answered on loopback only.
+   */
+  devSignIn?: DevSignInOptions;
 }
 
 export const defaultRevocationCheckIntervalMs = 5000;
@@ -234,7 +240,11 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     rateLimit(limiter, documentOf),
   );
 
-  const pgl = postgraphile(makePreset({ pool, listenPool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets }));
+  const devSignIn = options.devSignIn && limits.graphiql ? devSignInRouter(options.devSignIn, tokenService, logger) : undefined;
+  if (devSignIn) app.use(devSignInPath, devSignIn.router);
+  const pgl = postgraphile(
+    makePreset({ pool, listenPool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets, graphiqlHeadScript: devSignIn ? devSignInScript : undefined }),
+  );
   const serv = pgl.createServ(grafserv);
   // false: no grafserv upgrade handler; ours authenticates connection_init.
   await serv.addTo(app, server, false);
@@ -290,6 +300,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     // pgl.release() leaves the pg services alone; theirs is the PgSubscriber's LISTEN client.
     await bounded(Promise.all((pgl.getResolvedPreset().pgServices ?? []).map((service) => service.release?.())), "the pg services");
     await bounded(Promise.all([pool.end(), listenPool?.end()]), "database connections still running statements");
+    if (devSignIn) await bounded(devSignIn.close(), "the dev sign-in pool");
   };
   return {
     server,

@@ -1,8 +1,11 @@
+import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
+import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { Pool } from "pg";
 import { makePgService, PgSubscriber } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { AuthPlugin } from "../../plugins/auth.ts";
+import { clientSchemaOptions, ClientsPlugin } from "../../plugins/clients.ts";
 import { makeErrorCodesPlugin, makeMaskError } from "../../plugins/errors.ts";
 import { SchemaPrefixInflectionPlugin } from "../../plugins/inflection.ts";
 import { makeLimitsPlugin } from "../../plugins/limits.ts";
@@ -29,15 +32,17 @@ export interface PresetOptions {
   limits?: ApiLimits;
   manifest?: Manifest;
   extraPresets?: GraphileConfig.Preset[] | undefined;
+  /** A <script> GraphiQL's page runs before its own (development "sign in as", src/server/devSignIn.ts). */
+  graphiqlHeadScript?: string | undefined;
 }
 
-export function makePreset({ pool, listenPool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [] }: PresetOptions): GraphileConfig.Preset {
+export function makePreset({ pool, listenPool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [], graphiqlHeadScript }: PresetOptions): GraphileConfig.Preset {
   const statementTimeout = String(limits.statementTimeoutMs);
   // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
   const errorOptions = { hideSuggestions: !limits.introspection };
   return {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, ...extraPresets],
-    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, RealtimePlugin, makeErrorCodesPlugin(errorOptions), makeLimitsPlugin(limits, manifest)],
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset, PgAggregatesPreset, ...extraPresets],
+    plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, ClientsPlugin, RealtimePlugin, makeErrorCodesPlugin(errorOptions), makeLimitsPlugin(limits, manifest)],
     pgServices: [
       makePgService({
         pool,
@@ -54,6 +59,8 @@ export function makePreset({ pool, listenPool, tokenService, logger, limits = de
         },
       }),
     ],
+    // Filtering, ordering and aggregates: what clients may ask for (plugins/clients.ts, docs/clients.md).
+    schema: clientSchemaOptions,
     grafast: {
       timeouts: { planning: limits.planningTimeoutMs, execution: limits.executionTimeoutMs },
       context(requestContext) {
@@ -68,6 +75,7 @@ export function makePreset({ pool, listenPool, tokenService, logger, limits = de
         };
       },
     },
+    ...(graphiqlHeadScript ? { ruru: { htmlParts: { headerScripts: (original: string) => `${graphiqlHeadScript}\n${original}` } } } : {}),
     grafserv: {
       graphqlPath: "/graphql",
       graphiql: limits.graphiql,

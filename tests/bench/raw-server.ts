@@ -32,6 +32,15 @@ export const upcomingSql = `
     from events.search_events() e
    limit 20`;
 
+/** "My unread notifications, newest 20, with the unread count": what UnreadQuery (tests/bench/clients.ts) asks, as the caller. */
+export const unreadPageSql = `
+  select n.notification_id, n.topic, n.message, n.created_at
+    from outbox.notifications n
+   where n.read_at is null
+   order by n.created_at desc, n.notification_id
+   limit 20`;
+export const unreadCountSql = `select count(distinct n.notification_id) as unread from outbox.notifications n where n.read_at is null`;
+
 const app = express();
 app.use(express.json());
 app.post("/mine", async (req, res) => {
@@ -56,6 +65,38 @@ app.post("/mine", async (req, res) => {
           memberships: {
             nodes: rows.map((r) => ({ role: r.role, createdAt: r.created_at, organization: { name: r.name, slug: r.slug } })),
           },
+        },
+      },
+    });
+  } catch (error) {
+    await client.query("rollback").catch(() => undefined);
+    res.status(500).json({ error: String(error) });
+  } finally {
+    client.release();
+  }
+});
+app.post("/unread", async (req, res) => {
+  const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
+  const verified = match?.[1] ? await tokens.verify(match[1]) : undefined;
+  if (!verified?.ok) {
+    res.status(401).json({ error: "unauthenticated" });
+    return;
+  }
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('statement_timeout', '5000', true)", [
+      verified.claims.role,
+      JSON.stringify(verified.claims),
+    ]);
+    const { rows } = await client.query(unreadPageSql);
+    const { rows: count } = await client.query(unreadCountSql);
+    await client.query("commit");
+    res.json({
+      data: {
+        outboxNotifications: {
+          aggregates: { distinctCount: { notificationId: String(count[0].unread) } },
+          nodes: rows.map((r) => ({ notificationId: String(r.notification_id), topic: r.topic, message: r.message, createdAt: r.created_at })),
         },
       },
     });

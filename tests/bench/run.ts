@@ -12,8 +12,9 @@ const { benchLedger } = await import("./ledger.ts");
 const { benchApi } = await import("./api.ts");
 const { benchEvents } = await import("./events.ts");
 const { benchPooled, benchRecovery } = await import("./scaling.ts");
+const { benchClients } = await import("./clients.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, pooled, recovery, outbox, audit, ledger, capstone, events) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, clients, pooled, recovery, outbox, audit, ledger, capstone, events) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -79,6 +80,19 @@ try {
     console.log(`  worker processes (direct):     SIGTERM (baseline) ${s(recovery.multi.graceful)}   SIGKILL ${s(recovery.multi.killed)}   ratio ${recovery.multi.ratio.toFixed(2)}`);
     console.log(`  groundwork start, embedded:    SIGTERM (baseline) ${s(recovery.embedded.graceful)}   SIGKILL of node and postmaster ${s(recovery.embedded.killed)}   ratio ${recovery.embedded.ratio.toFixed(2)}`);
     console.log(JSON.stringify({ recovery }));
+  if (runs("clients")) {
+    const clients = await benchClients(db, {
+      seconds: Number(process.env.BENCH_API_SECONDS ?? 10),
+      rounds: Number(process.env.BENCH_API_ROUNDS ?? 3),
+      users: Number(process.env.BENCH_API_USERS ?? 50),
+    });
+    const line = (label: string, f: typeof clients.raw) =>
+      console.log(`  ${label}  ${rate(f.requestsPerSecond, "req")}   p50 ${ms(f.p50Ms)}   p99 ${ms(f.p99Ms)}   CPU ${Math.round(f.cpuUsPerRequest)} µs/req   non-2xx ${f.non2xx}   errors ${f.errors}`);
+    console.log(`\nClients: unread notifications, filtered (readAt isNull), ordered (createdAt desc), first 20 + distinctCount aggregate (${clients.users} users × ${clients.notificationsPerUser}, ${clients.connections} connections, ${clients.rounds} rounds of ${clients.seconds} s, median round)`);
+    line("baseline: express + pg, same SQL/role/claims", clients.raw);
+    line("Groundwork (filter + order + aggregate)     ", clients.postgraphile);
+    console.log(`    round ratios ${clients.roundRatios.map((r) => r.toFixed(2)).join(", ")}   ratio ${clients.ratio.toFixed(3)} (target ≥ 0.6 ${check(clients.ratio >= 0.6)})`);
+    console.log(JSON.stringify({ clients }));
   }
 
   if (runs("outbox")) {

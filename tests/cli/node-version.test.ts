@@ -62,7 +62,7 @@ describe("the Node version check (src/node-version.cjs)", () => {
     expect(pkg.bin.groundwork).toBe("src/bin.mjs");
     expect(pkg.engines.node).toBe(">=22.18.0");
     const cliScripts = Object.entries(pkg.scripts).filter(([, script]) => script.includes("src/cli.ts") || script.includes("src/bin.mjs"));
-    expect(cliScripts.map(([name]) => name).sort()).toEqual(["groundwork", "migrate", "persisted", "reference", "serve", "start", "worker"]);
+    expect(cliScripts.map(([name]) => name).sort()).toEqual(["groundwork", "migrate", "persisted", "reference", "schema:check", "serve", "start", "worker"]);
     for (const [, script] of cliScripts) expect(script).toMatch(/^(exec )?node src\/bin\.mjs\b/);
   });
 });

@@ -46,7 +46,7 @@ export interface TestApi {
  */
 export function useTestApi(
   jwtOverrides: Partial<typeof testJwt> = {},
-  apiOverrides: Pick<ApiOptions, "revocationCheckIntervalMs" | "limits" | "extraPresets"> & Partial<Pick<ApiOptions, "logger">> = {},
+  apiOverrides: Pick<ApiOptions, "revocationCheckIntervalMs" | "limits" | "extraPresets" | "devSignIn"> & Partial<Pick<ApiOptions, "logger">> = {},
 ): TestApi {
   let api: Api | undefined;
   const jwt = { ...testJwt, ...jwtOverrides };

@@ -8,10 +8,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../../src/paths.ts";
 
-/** README.md and every .md under docs/, as paths relative to the project root. */
+/** README.md and every .md under docs/ (not the example app's installed packages), as paths relative to the project root. */
 export function markdownFiles(): string[] {
   const docs = readdirSync(path.join(projectRoot, "docs"), { recursive: true, encoding: "utf8" })
-    .filter((file) => file.endsWith(".md"))
+    .filter((file) => file.endsWith(".md") && !file.split(path.sep).includes("node_modules"))
     .map((file) => path.join("docs", file));
   return ["README.md", ...docs.sort()];
 }

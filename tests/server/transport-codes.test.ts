@@ -142,6 +142,14 @@ const cases: Record<TransportCode, Case[]> = {
   ],
   PAGE_SIZE_LIMIT_EXCEEDED: [{ what: "first over GRAPHQL_MAX_PAGE_SIZE", status: 400, provoke: () => query(tight, "{ organizations(first: 6) { totalCount } }", {}, alice.accessToken) }],
   COST_LIMIT_EXCEEDED: [{ what: "an estimate over GRAPHQL_MAX_COST", status: 400, provoke: () => query(tight, "{ organizations(first: 5) { nodes { a: name b: name c: name d: name e: name f: name } } }", {}, alice.accessToken) }],
+  FILTER_TOO_COMPLEX: [
+    {
+      what: "a 10,000-item in list in a filter (a variable)",
+      status: 400,
+      provoke: () =>
+        query(api, "query($ids: [BigInt!]) { outboxNotifications(filter: { notificationId: { in: $ids } }) { totalCount } }", { ids: Array.from({ length: 10_000 }, (_, i) => String(i)) }, alice.accessToken),
+    },
+  ],
   INTROSPECTION_DISABLED: [{ what: "__schema while introspection is off", status: 400, provoke: () => query(tight, "{ __schema { queryType { name } } }") }],
   PERSISTED_OPERATION_NOT_FOUND: [{ what: "a documentId the manifest lacks", status: 400, provoke: () => post(tight, { documentId: "0".repeat(64) }) }],
   PERSISTED_OPERATION_REQUIRED: [{ what: "a document that is not in the manifest (only)", status: 400, provoke: () => query(only, "{ __typename }") }],
