@@ -80,6 +80,8 @@ try {
     console.log(`  worker processes (direct):     SIGTERM (baseline) ${s(recovery.multi.graceful)}   SIGKILL ${s(recovery.multi.killed)}   ratio ${recovery.multi.ratio.toFixed(2)}`);
     console.log(`  groundwork start, embedded:    SIGTERM (baseline) ${s(recovery.embedded.graceful)}   SIGKILL of node and postmaster ${s(recovery.embedded.killed)}   ratio ${recovery.embedded.ratio.toFixed(2)}`);
     console.log(JSON.stringify({ recovery }));
+  }
+
   if (runs("clients")) {
     const clients = await benchClients(db, {
       seconds: Number(process.env.BENCH_API_SECONDS ?? 10),
