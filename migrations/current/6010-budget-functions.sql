@@ -127,7 +127,7 @@ create function budget.open_period(month date default null) returns budget.budge
   set search_path = ''
 as $$
 begin
-  return budget.ensure_period(budget_private.caller(), coalesce(month, pg_catalog.current_date));
+  return budget.ensure_period(budget_private.caller(), coalesce(month, current_date));
 end;
 $$;
 comment on function budget.open_period(date) is
@@ -205,7 +205,7 @@ begin
   insert into budget.default_settings as s (user_id, budget_amount, essentials_pct, discretionary_pct, savings_pct, currency)
   values (write_settings.user_id, write_settings.budget_amount, write_settings.essentials_pct, write_settings.discretionary_pct,
           write_settings.savings_pct, write_settings.currency)
-  on conflict (user_id) do update
+  on conflict on constraint default_settings_pkey do update
     set budget_amount = excluded.budget_amount, essentials_pct = excluded.essentials_pct,
         discretionary_pct = excluded.discretionary_pct, savings_pct = excluded.savings_pct,
         currency = excluded.currency, updated_at = pg_catalog.now()
@@ -237,7 +237,7 @@ begin
                  ('Dining out', 'D'), ('Entertainment', 'D'), ('Shopping', 'D'),
                  ('Savings', 'S'), ('Investments', 'S')) as d(name, bucket)
   on conflict (user_id, lower(name)) where deleted_at is null do nothing;
-  v_period := budget.ensure_period(v_user, coalesce(month, pg_catalog.current_date));
+  v_period := budget.ensure_period(v_user, coalesce(month, current_date));
   -- A period opened before onboarding (with the fallback defaults) takes the chosen ones.
   update budget.budget_periods p
      set amount = v_settings.budget_amount, essentials_pct = v_settings.essentials_pct, discretionary_pct = v_settings.discretionary_pct,
@@ -478,10 +478,17 @@ create function budget.period_summary(month date default null) returns budget.pe
   set search_path = ''
 as $$
 declare
-  v_user uuid := budget_private.caller();
-  v_month date := budget_private.month_of(coalesce(month, pg_catalog.current_date));
+  v_user uuid := auth.uid();
+  v_month date := pg_catalog.date_trunc('month', coalesce(month, current_date))::date;
   v_result budget.period_summary;
 begin
+  -- Invoker (the caller's RLS applies), so the private helpers are not reachable: the same checks inline.
+  if v_user is null then
+    raise exception 'You must be signed in.' using errcode = 'LOGIN';
+  end if;
+  if v_month not between date '2000-01-01' and date '2099-12-01' then
+    raise exception 'A month lies between 2000-01 and 2099-12 (got %).', month using errcode = 'BGMON';
+  end if;
   with period as (
     select p.period_id, p.amount, p.essentials_pct, p.discretionary_pct, p.currency
       from budget.budget_periods p where p.user_id = v_user and p.month = v_month
