@@ -1,4 +1,4 @@
-import type { TestTransaction } from "../../helpers/db.ts";
+import { rootDb, type TestTransaction } from "../../helpers/db.ts";
 import { createUser, one, type TestUser } from "../../helpers/fixtures.ts";
 
 /**
@@ -74,4 +74,89 @@ export interface Summary {
 export async function summary(tx: TestTransaction, user: TestUser, month: string): Promise<Summary> {
   await tx.become(user.claims);
   return one<Summary & Record<string, unknown>>(tx, "select * from budget.period_summary($1::date)", [month]);
+}
+
+/**
+ * Like withTransaction, but commits: for tests that need other connections to
+ * see the data (races, the worker, sealing). The caller removes what it made
+ * (deleteUsers).
+ */
+export async function committed<T>(fn: (tx: TestTransaction) => Promise<T>): Promise<T> {
+  const client = await rootDb().connect();
+  const tx: TestTransaction = {
+    client,
+    query: (text, values) => client.query(text, values),
+    async become(claims) {
+      await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", [
+        claims.role,
+        JSON.stringify({ iat: Math.floor(Date.now() / 1000), ...claims }),
+      ]);
+    },
+    async asRoot(inner) {
+      const { rows } = await client.query<{ role: string; claims: string }>(
+        "select current_setting('role') as role, current_setting('request.jwt.claims', true) as claims",
+      );
+      await client.query("reset role");
+      try {
+        return await inner();
+      } finally {
+        const saved = rows[0];
+        if (saved && saved.role !== "none") {
+          await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", [saved.role, saved.claims ?? ""]);
+        }
+      }
+    },
+    async errorCode(inner) {
+      await client.query("savepoint committed_sp");
+      try {
+        await inner();
+        await client.query("release savepoint committed_sp");
+        return undefined;
+      } catch (error) {
+        await client.query("rollback to savepoint committed_sp");
+        return (error as { code?: string }).code ?? "NO_CODE";
+      }
+    },
+    async errorOf(inner) {
+      return tx.errorCode(inner);
+    },
+  };
+  await client.query("begin");
+  try {
+    const result = await fn(tx);
+    await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** Deletes users made by committed tests (their budgets, ledgers and exports go with them). */
+export async function deleteUsers(...userIds: string[]): Promise<void> {
+  await rootDb().query("delete from auth.users where user_id = any($1::uuid[])", [userIds]);
+}
+
+/** Runs `sql` as the user on its own connection and transaction; resolves to the rows or the error code. */
+export async function asUserAlone(user: TestUser, sql: string, values: unknown[] = [], beforeCommit?: () => Promise<void>): Promise<{ rows?: Record<string, unknown>[]; code?: string }> {
+  const client = await rootDb().connect();
+  try {
+    await client.query("begin");
+    await client.query("select set_config('role', 'gw_user', true), set_config('request.jwt.claims', $1, true)", [
+      JSON.stringify({ iat: Math.floor(Date.now() / 1000), ...user.claims }),
+    ]);
+    try {
+      const { rows } = await client.query(sql, values);
+      await beforeCommit?.();
+      await client.query("commit");
+      return { rows };
+    } catch (error) {
+      await client.query("rollback");
+      return { code: (error as { code?: string }).code ?? "NO_CODE" };
+    }
+  } finally {
+    client.release();
+  }
 }
