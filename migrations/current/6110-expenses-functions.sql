@@ -147,15 +147,17 @@ create function expenses.chain(expense_id uuid) returns setof expenses.entries
   set search_path = ''
 as $$
   with recursive back as (
-    select e.* from expenses.entries e where e.expense_id = chain.expense_id
+    select e.expense_id, e.corrects_id, 0 as depth from expenses.entries e where e.expense_id = chain.expense_id
     union all
-    select p.* from expenses.entries p join back b on p.expense_id = b.corrects_id
+    select p.expense_id, p.corrects_id, b.depth - 1 from expenses.entries p join back b on p.expense_id = b.corrects_id
   ), forward as (
-    select e.* from expenses.entries e where e.expense_id = chain.expense_id
+    select e.expense_id, 0 as depth from expenses.entries e where e.expense_id = chain.expense_id
     union all
-    select c.* from expenses.entries c join forward f on c.corrects_id = f.expense_id
+    select c.expense_id, f.depth + 1 from expenses.entries c join forward f on c.corrects_id = f.expense_id
+  ), links as (
+    select expense_id, depth from back union select expense_id, depth from forward
   )
-  select * from (select * from back union select * from forward) x order by x.created_at, x.expense_id
+  select e.* from links l join expenses.entries e on e.expense_id = l.expense_id order by l.depth
 $$;
 comment on function expenses.chain(uuid) is
   'The whole correction chain an entry belongs to, oldest first (the last is the active one). Under your own RLS.';
