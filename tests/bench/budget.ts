@@ -20,7 +20,7 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { runOnce } from "graphile-worker";
+import { Logger, runOnce } from "graphile-worker";
 import pg from "pg";
 import { mailDefaults } from "../../src/config.ts";
 import { createPool } from "../../src/db/pool.ts";
@@ -130,6 +130,8 @@ async function sampleMemory<T>(fn: () => Promise<T>): Promise<{ result: T; peakH
   }
 }
 
+const silent = new Logger(() => () => undefined);
+
 export async function benchBudget(
   db: TestDatabase,
   options: { expenses: number; corrections: number; queries: number; inserts: number; seed?: number },
@@ -179,7 +181,7 @@ export async function benchBudget(
         const transport = createMailTransport({ smtpUrl: undefined, dir: mailDir, ...mailDefaults });
         const task = makeDatarightsExport(transport, { tmpRoot: scratch });
         const measured = await sampleMemory(() =>
-          runOnce({ pgPool: ownerPool, taskList: { datarights_export: task }, noHandleSignals: true, logger: undefined }),
+          runOnce({ pgPool: ownerPool, taskList: { datarights_export: task }, noHandleSignals: true, logger: silent }),
         );
         const { rows } = await root.query<{ status: string; file_size_bytes: string }>("select status, file_size_bytes from datarights.export_jobs where id = $1", [job!.id]);
         if (rows[0]?.status !== "completed") throw new Error(`export ended ${rows[0]?.status}`);
@@ -199,7 +201,10 @@ export async function benchBudget(
 
     // Inserts per statement: the API function vs an unconstrained copy.
     await root.query("drop table if exists public.bench_plain_expenses");
-    await root.query("create table public.bench_plain_expenses (like expenses.entries)");
+    await root.query(
+      `create table public.bench_plain_expenses (expense_id uuid, user_id uuid, amount_cents bigint, currency text, spent_on date, tag_id uuid,
+         note text, corrects_id uuid, pro_rata_group uuid, pro_rata_months smallint, created_at timestamptz default now())`,
+    );
     const [{ tag_id: tagId }] = (await root.query<{ tag_id: string }>("select tag_id from budget.tags where user_id = $1 and name = 'Groceries'", [user.userId])).rows as [{ tag_id: string }];
     const insertRun = async (sql: (i: number) => [string, unknown[]], asTheUser: boolean): Promise<number> => {
       await root.query("begin");
