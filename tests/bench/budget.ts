@@ -42,7 +42,7 @@ export interface BudgetBench {
   expenses: number;
   corrections: number;
   seedMs: number;
-  summary: { queries: number; p50Ms: number; p99Ms: number; plan: string[] };
+  summary: { queries: number; p50Ms: number; p99Ms: number; baselineP50Ms: number; baselineP99Ms: number };
   exports: ExportRun[];
   inserts: { rows: number; functionPerSecond: number; plainPerSecond: number; ratio: number };
 }
@@ -55,7 +55,7 @@ interface BenchUser {
 }
 
 /** A user with a live session (what auth.uid() needs), onboarded with budget 4,000.00 EUR. */
-async function createUser(root: pg.Client, name: string): Promise<BenchUser> {
+export async function createUser(root: pg.Client, name: string): Promise<BenchUser> {
   const { rows } = await root.query<{ user_id: string; session_id: string }>(
     `with u as (insert into auth.users (username, email) values ($1, $1 || '@example.com') returning user_id),
           s as (insert into auth.sessions (session_id, family_id, user_id, token_hash)
@@ -85,7 +85,7 @@ async function asUser<R extends pg.QueryResultRow>(client: pg.Client, claims: st
 }
 
 /** `count` expenses over the 60 months from 2027-01, as the user, in batches of 2,000 (one statement each); then `corrections`. */
-async function seedLedger(root: pg.Client, user: BenchUser, count: number, corrections: number, seed: number): Promise<void> {
+export async function seedLedger(root: pg.Client, user: BenchUser, count: number, corrections: number, seed: number): Promise<void> {
   await root.query("select setseed($1)", [seed]);
   for (let done = 0; done < count; done += 2000) {
     const batch = Math.min(2000, count - done);
@@ -168,7 +168,13 @@ export async function benchBudget(
       await reader.query("select * from budget.period_summary($1)", [month]);
       times.push(performance.now() - started);
     }
-    const { rows: planRows } = await reader.query<{ "QUERY PLAN": string }>("explain (analyze, costs off, timing off) select * from budget.period_summary('2029-06-01')");
+    // Baseline on the same connection: a round trip that does nothing.
+    const baseline: number[] = [];
+    for (let i = 0; i < options.queries; i++) {
+      const started = performance.now();
+      await reader.query("select 1");
+      baseline.push(performance.now() - started);
+    }
     await reader.end();
 
     // Export at two sizes: the full user, then the one with a quarter of the expenses (twice each, the second shown).
@@ -231,7 +237,13 @@ export async function benchBudget(
       expenses: counts[0]!.entries,
       corrections: counts[0]!.corrections,
       seedMs,
-      summary: { queries: options.queries, p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), plan: planRows.map((row) => row["QUERY PLAN"]) },
+      summary: {
+        queries: options.queries,
+        p50Ms: percentile(times, 50),
+        p99Ms: percentile(times, 99),
+        baselineP50Ms: percentile(baseline, 50),
+        baselineP99Ms: percentile(baseline, 99),
+      },
       exports,
       inserts: { rows: options.inserts, functionPerSecond, plainPerSecond, ratio: functionPerSecond / plainPerSecond },
     };

@@ -170,8 +170,7 @@ try {
     const [smallRun, fullRun] = budget.exports;
     if (smallRun && fullRun) console.log(`    memory flat in the number of expenses: ×${(fullRun.expenses / smallRun.expenses).toFixed(0)} expenses, peak heap ×${(fullRun.peakHeapMb / Math.max(smallRun.peakHeapMb, 0.1)).toFixed(2)}`);
     console.log(`  inserts, one per statement   expenses.create_expense ${rate(budget.inserts.functionPerSecond, "rows")}   plain insert into an unconstrained copy ${rate(budget.inserts.plainPerSecond, "rows")}   ratio ${budget.inserts.ratio.toFixed(2)}`);
-    console.log("  plan of one summary:");
-    console.log(budget.summary.plan.map((planLine) => `    ${planLine}`).join("\n"));
+    console.log(`    baseline: select 1 on the same connection   p50 ${ms(budget.summary.baselineP50Ms)}   p99 ${ms(budget.summary.baselineP99Ms)}`);
     console.log(JSON.stringify({ budget }));
   }
 } finally {
