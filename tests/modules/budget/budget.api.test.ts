@@ -118,6 +118,29 @@ describe("the budgeting app over GraphQL", () => {
     // Tag rules through the API.
     expect(codesOf(await api.graphql(`mutation($id: UUID!) { budgetDeleteTag(input: { tagId: $id }) { clientMutationId } }`, { id: aliceTags.Groceries }, alice.accessToken))).toEqual(["BGTDF"]);
     expect(codesOf(await api.graphql(`mutation { budgetCreateTag(input: { name: "GROCERIES", bucket: "E" }) { clientMutationId } }`, {}, alice.accessToken))).toEqual(["BGTNT"]);
+    const gym = await api.graphql(`mutation { budgetCreateTag(input: { name: "Gym", bucket: "D" }) { result { tagId } } }`, {}, alice.accessToken);
+    const gymId = gym.body.data?.budgetCreateTag.result.tagId;
+    await createExpense(alice.accessToken, { amountCents: "3000", tagId: gymId, spentOn: "2031-03-07" });
+    expect(codesOf(await api.graphql(`mutation($id: UUID!) { budgetDeleteTag(input: { tagId: $id }) { clientMutationId } }`, { id: gymId }, alice.accessToken))).toEqual(["BGTIU"]);
+    expect(await count("budget.tags where tag_id = $1 and deleted_at is null", [gymId])).toBe(1);
+    const badSplit = await api.graphql(
+      `mutation { budgetSetPeriod(input: { month: "2031-03-01", amount: "1000", essentialsPct: 90, discretionaryPct: 10, savingsPct: 10 }) { clientMutationId } }`,
+      {},
+      alice.accessToken,
+    );
+    expect(codesOf(badSplit)).toEqual(["BGSPL"]);
+    expect(await count("budget.budget_periods where user_id = $1 and month = '2031-03-01' and amount = 300000", [alice.userId])).toBe(1);
+  });
+
+  it("opens a month once however often it is asked, and verifies the caller's own ledger", async () => {
+    const open = () => api.graphql(`mutation { budgetOpenPeriod(input: { month: "2031-09-14" }) { result { periodId month } } }`, {}, alice.accessToken);
+    const [first, second] = await Promise.all([open(), open()]);
+    expect(first.body.data?.budgetOpenPeriod.result).toEqual(second.body.data?.budgetOpenPeriod.result);
+    expect(first.body.data?.budgetOpenPeriod.result.month).toBe("2031-09-01");
+    expect(await count("budget.budget_periods where user_id = $1 and month = '2031-09-01'", [alice.userId])).toBe(1);
+    const verified = await api.graphql(`{ expensesVerifyLedger { nodes { expenseId problem } } }`, {}, alice.accessToken);
+    expect(verified.body.errors).toBeUndefined();
+    expect(verified.body.data?.expensesVerifyLedger.nodes).toEqual([]);
   });
 
   it("keeps each user's data from the other (the other's rows exist)", async () => {
