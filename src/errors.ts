@@ -76,6 +76,27 @@ export const sqlErrorCodes = {
   RGTRN: { module: "registry", status: 409, meaning: "Not an allowed move of a state column (registry.transitions), or a new row that does not start in an initial state." },
   // events platform: reference data, people, events
   RFDEP: { module: "ref", status: 400, meaning: "An event category's parent must be a top-level category (the tree has two levels)." },
+  // budgeting app: budget
+  BGSPL: { module: "budget", status: 400, meaning: "The E/D/S split is three whole percentages from 0 to 100 that sum to 100." },
+  BGAMT: { module: "budget", status: 400, meaning: "A budget amount is whole minor units from 0 to 10^14." },
+  BGCUR: { module: "budget", status: 400, meaning: "Unknown currency (ledger.currencies)." },
+  BGMON: { module: "budget", status: 400, meaning: "The month lies outside 2000-01 to 2099-12." },
+  BGBKT: { module: "budget", status: 400, meaning: "A tag's bucket is E, D or S." },
+  BGTNT: { module: "budget", status: 409, meaning: "You already have a tag of that name (case-insensitively)." },
+  BGTDF: { module: "budget", status: 409, meaning: "Default tags can be renamed but not deleted." },
+  BGTIU: { module: "budget", status: 409, meaning: "The tag is used by an active expense or a pending pro-rata installment." },
+  BGPRA: { module: "budget", status: 400, meaning: "A pro-rata spread is 1 to 120 months, at least one minor unit per month." },
+  // budgeting app: expenses
+  EXAMT: { module: "expenses", status: 400, meaning: "An expense amount is whole cents from 1 to 10^12." },
+  EXDAT: { module: "expenses", status: 400, meaning: "An expense is dated between 2000-01-01 and 2099-12-31." },
+  EXCUR: { module: "expenses", status: 400, meaning: "Unknown currency (ledger.currencies)." },
+  EXTAG: { module: "expenses", status: 400, meaning: "No such tag of yours (unknown, another user's, or deleted)." },
+  EXSPR: { module: "expenses", status: 400, meaning: "An expense is spread over 1 to 120 months, at least one cent per month." },
+  EXCOR: { module: "expenses", status: 409, meaning: "The expense was already corrected: only the active entry of a chain can be corrected." },
+  EXIMM: { module: "expenses", status: 403, meaning: "Expense entries are never changed or deleted: record a correction instead." },
+  // budgeting app: data rights
+  DRRUN: { module: "datarights", status: 409, meaning: "An export of your data is running; it will arrive by mail." },
+  DRLIM: { module: "datarights", status: 429, meaning: "One completed export per 30 days; the message and detail give the date it resets." },
   USSET: { module: "users", status: 400, meaning: "The settings do not match their schema (unknown key, wrong type, value not allowed) or the locale is not a BCP 47 tag." },
   USSLF: { module: "users", status: 400, meaning: "You cannot follow yourself." },
   EVDAT: { module: "events", status: 400, meaning: "An event must end after it starts." },

@@ -1,5 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, rename } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import path from "node:path";
 import nodemailer from "nodemailer";
 import type { MailOptions } from "../config.ts";
@@ -13,7 +16,10 @@ import type { MailOptions } from "../config.ts";
  */
 export interface MailAttachment {
   filename: string;
-  content: string | Buffer;
+  /** The bytes, or… */
+  content?: string | Buffer;
+  /** …a file nodemailer streams from (large attachments: the data export's ZIP). */
+  path?: string;
   contentType?: string;
 }
 
@@ -55,8 +61,9 @@ export function createMailTransport(options: MailOptions): MailTransport {
       },
     };
   }
-  // nodemailer composes the message (MIME, encodings) exactly as it would for SMTP; we keep the bytes.
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "unix" }, { from: options.from });
+  // nodemailer composes the message (MIME, encodings) exactly as it would for SMTP; we keep the bytes,
+  // streamed to the file so that a large attachment is never held in memory whole.
+  const composer = nodemailer.createTransport({ streamTransport: true, buffer: false, newline: "unix" }, { from: options.from });
   return {
     description: options.dir,
     async send(message) {
@@ -65,7 +72,7 @@ export function createMailTransport(options: MailOptions): MailTransport {
       // Sortable by time, unique, and never half-written: written aside, then renamed.
       const name = `${new Date().toISOString().replace(/[:.]/g, "-")}-${randomBytes(4).toString("hex")}.eml`;
       const file = path.join(options.dir, name);
-      await writeFile(`${file}.tmp`, info.message as Buffer);
+      await pipeline(info.message as Readable, createWriteStream(`${file}.tmp`));
       await rename(`${file}.tmp`, file);
     },
     async close() {

@@ -15,4 +15,6 @@ export const crontab = [
   "*/10 * * * * finance_refresh_views ?max=1",
   // Holds past expires_at already refuse to post; this releases their reservation within a minute.
   "* * * * * ledger_expire_holds ?max=1",
+  // Every onboarded user's budget period of the new month (also created lazily on first use).
+  "10 0 1 * * budget_open_periods ?max=1",
 ].join("\n");

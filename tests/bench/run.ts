@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure is reported next to a baseline measured in the
  * same run on the same machine. Results are recorded in docs/benchmarks.md.
- * BENCH_ONLY=startup,outbox,audit,ledger,events runs a subset (default: all).
+ * BENCH_ONLY=startup,outbox,… runs a subset (default: all; the names are listed below).
  */
 process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
@@ -13,8 +13,9 @@ const { benchApi } = await import("./api.ts");
 const { benchEvents } = await import("./events.ts");
 const { benchPooled, benchRecovery } = await import("./scaling.ts");
 const { benchClients } = await import("./clients.ts");
+const { benchBudget } = await import("./budget.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, clients, pooled, recovery, outbox, audit, ledger, capstone, events) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, clients, pooled, recovery, outbox, audit, ledger, capstone, events, budget) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -192,6 +193,26 @@ try {
     console.log("    plan, query 'jazz festival':");
     console.log(search.twoWordPlan.map((planLine) => `      ${planLine}`).join("\n"));
     console.log(JSON.stringify({ events }));
+  }
+
+  if (runs("budget")) {
+    const budget = await benchBudget(db, {
+      expenses: Number(process.env.BENCH_BUDGET_EXPENSES ?? 20_000),
+      corrections: Number(process.env.BENCH_BUDGET_CORRECTIONS ?? 1_000),
+      queries: Number(process.env.BENCH_BUDGET_QUERIES ?? 1_000),
+      inserts: Number(process.env.BENCH_BUDGET_INSERTS ?? 5_000),
+    });
+    const mb = (value: number) => `${value.toFixed(1)} MB`;
+    console.log(`\nBudgeting app: one user, ${budget.periods} periods, ${budget.expenses.toLocaleString("en-US")} ledger entries (${budget.corrections.toLocaleString("en-US")} corrections), seeded through the API functions in ${fmt(budget.seedMs)}`);
+    console.log(`  period summary, ${budget.summary.queries} queries as gw_user   p50 ${ms(budget.summary.p50Ms)}   p99 ${ms(budget.summary.p99Ms)}   (target p99 < 10 ms ${check(budget.summary.p99Ms < 10)})`);
+    for (const run of budget.exports) {
+      console.log(`  export, ${run.expenses.toLocaleString("en-US")} expenses   ${fmt(run.wallMs)}   ZIP ${Math.round(run.zipBytes / 1024)} kB   peak heap +${mb(run.peakHeapMb)}   peak RSS +${mb(run.peakRssMb)}   (target < 5 s ${check(run.wallMs < 5000)})`);
+    }
+    const [smallRun, fullRun] = budget.exports;
+    if (smallRun && fullRun) console.log(`    memory flat in the number of expenses: ×${(fullRun.expenses / smallRun.expenses).toFixed(0)} expenses, peak heap ×${(fullRun.peakHeapMb / Math.max(smallRun.peakHeapMb, 0.1)).toFixed(2)}`);
+    console.log(`  inserts, one per statement   expenses.create_expense ${rate(budget.inserts.functionPerSecond, "rows")}   plain insert into an unconstrained copy ${rate(budget.inserts.plainPerSecond, "rows")}   ratio ${budget.inserts.ratio.toFixed(2)}`);
+    console.log(`    baseline: select 1 on the same connection   p50 ${ms(budget.summary.baselineP50Ms)}   p99 ${ms(budget.summary.baselineP99Ms)}`);
+    console.log(JSON.stringify({ budget }));
   }
 } finally {
   await db.drop();

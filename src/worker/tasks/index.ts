@@ -2,6 +2,8 @@ import type { TaskList, WorkerUtils } from "graphile-worker";
 import { defaultTaskOptions, type TaskOptions } from "../../config.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { createMailTransport } from "../../mail/transport.ts";
+import { budget_open_periods } from "./budget_open_periods.ts";
+import { makeDatarightsExport } from "./datarights_export.ts";
 import { auth_cleanup_links } from "./auth_cleanup_links.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
 import { makeAuthSendMail } from "./auth_send_mail.ts";
@@ -27,6 +29,8 @@ function helperTasks(options: TaskOptions): TaskList {
     auth_cleanup_links,
     auth_cleanup_refresh_token_blacklist,
     auth_send_mail: makeAuthSendMail(createMailTransport(options.mail), options.mail),
+    budget_open_periods,
+    datarights_export: makeDatarightsExport(createMailTransport(options.mail)),
     events_notify_followers,
     finance_create_partitions,
     finance_refresh_views,
