@@ -54,7 +54,7 @@ describe("a user's private data", () => {
       const bob = await createUser(tx, "rlsb");
       await tx.become(alice.claims);
       const result = await tx.query(
-        "update auth.users set username = $2, currency = 'EUR', has_completed_onboarding = true where user_id = $1",
+        "update auth.users set username = $2, has_completed_onboarding = true where user_id = $1",
         [bob.userId, `${alice.username}x`],
       );
       expect(result.rowCount).toBe(0);
@@ -65,15 +65,25 @@ describe("a user's private data", () => {
     });
   });
 
-  it("can change their own username, currency and onboarding flag", async () => {
+  it("can change their own username and onboarding flag", async () => {
     await withTransaction(async (tx) => {
       const alice = await createUser(tx, "rlsa");
       await tx.become(alice.claims);
       const result = await tx.query(
-        "update auth.users set username = $2, currency = 'EUR', has_completed_onboarding = true where user_id = $1 returning username, currency, has_completed_onboarding",
+        "update auth.users set username = $2, has_completed_onboarding = true where user_id = $1 returning username, currency, has_completed_onboarding",
         [alice.userId, `${alice.username}x`],
       );
-      expect(result.rows).toEqual([{ username: `${alice.username}x`, currency: "EUR", has_completed_onboarding: true }]);
+      expect(result.rows).toEqual([{ username: `${alice.username}x`, currency: "USD", has_completed_onboarding: true }]);
+    });
+  });
+
+  it("cannot set their display currency directly (42501): the budget's settings set it (issue 20)", async () => {
+    await withTransaction(async (tx) => {
+      const alice = await createUser(tx, "rlsa");
+      await tx.become(alice.claims);
+      expect(await tx.errorCode(() => tx.query("update auth.users set currency = 'EUR' where user_id = $1", [alice.userId]))).toBe("42501");
+      await tx.query("select budget.complete_onboarding(100000, 50, 30, 20, 'EUR')");
+      expect(await tx.asRoot(() => one(tx, "select currency from auth.users where user_id = $1", [alice.userId]))).toEqual({ currency: "EUR" });
     });
   });
 
@@ -95,7 +105,7 @@ describe("a user's private data", () => {
     });
   });
 
-  it("gets BADUN for an invalid username, UNTKN for one another user holds (in any case) and BADIN for a bad currency", async () => {
+  it("gets BADUN for an invalid username and UNTKN for one another user holds (in any case)", async () => {
     await withTransaction(async (tx) => {
       const alice = await createUser(tx, "rlsa");
       const bob = await createUser(tx, "rlsb");
@@ -103,7 +113,6 @@ describe("a user's private data", () => {
       const rename = (username: string) => tx.errorCode(() => tx.query("update auth.users set username = $2 where user_id = $1", [alice.userId, username]));
       expect(await rename("1starts-with-a-digit")).toBe("BADUN");
       expect(await rename(bob.username.toUpperCase())).toBe("UNTKN");
-      expect(await tx.errorCode(() => tx.query("update auth.users set currency = 'eur' where user_id = $1", [alice.userId]))).toBe("BADIN");
       // Renaming to one's own name in another case is not "taken".
       expect(await rename(alice.username.toUpperCase())).toBeUndefined();
     });
