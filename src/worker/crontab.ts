@@ -15,4 +15,8 @@ export const crontab = [
   "*/10 * * * * finance_refresh_views ?max=1",
   // Holds past expires_at already refuse to post; this releases their reservation within a minute.
   "* * * * * ledger_expire_holds ?max=1",
+  // Expired ticket holds stop counting at once; this marks them and forgets finished ones after a day.
+  "* * * * * ticketing_expire_holds ?max=1",
+  // Expired credit lots: their remainder moves to breakage revenue.
+  "*/5 * * * * payments_expire_credit_lots ?max=1",
 ].join("\n");
