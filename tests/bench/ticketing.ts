@@ -73,11 +73,14 @@ export async function benchTicketing(
 ) {
   const root = new pg.Client({ connectionString: db.rootUrl });
   await root.connect();
-  const clients = await Promise.all(Array.from({ length: clientCount }, async () => {
-    const client = new pg.Client({ connectionString: db.ownerUrl });
+  const connect = async (url: string) => {
+    const client = new pg.Client({ connectionString: url });
     await client.connect();
     return client;
-  }));
+  };
+  // post_transfer as trusted code on owner connections (as the ledger bench); checkout as the API runs it: gw_authenticator becoming gw_user.
+  const clients = await Promise.all(Array.from({ length: clientCount }, () => connect(db.ownerUrl)));
+  const apiClients = await Promise.all(Array.from({ length: clientCount }, () => connect(db.authenticatorUrl)));
   let runTag = 0;
   try {
     const { tierIds, userIds, accountIds } = await setUp(root, organizations, events, buyers, accounts);
@@ -96,14 +99,14 @@ export async function benchTicketing(
     };
     // Warm-up (not measured).
     await drive(clients, clientCount * 30, transfer, 1);
-    await drive(clients, clientCount * 30, checkout(++runTag), 1);
+    await drive(apiClients, clientCount * 30, checkout(++runTag), 1);
     const checkoutRates: number[] = [];
     const transferRates: number[] = [];
     const ratios: number[] = [];
     let checkoutErrors = 0;
     for (let round = 0; round < rounds; round++) {
       const t = await drive(clients, checkouts, transfer, 10 + round);
-      const c = await drive(clients, checkouts, checkout(++runTag), 20 + round);
+      const c = await drive(apiClients, checkouts, checkout(++runTag), 20 + round);
       checkoutErrors += c.errors;
       transferRates.push(t.perSecond);
       checkoutRates.push(c.perSecond);
@@ -114,7 +117,7 @@ export async function benchTicketing(
     // The last 50 tickets: 200 buyers, own connections (a pool of 50).
     const { rows: [race] } = await root.query<{ tier_id: string }>(
       "insert into ticketing.ticket_tiers (event_id, name, price, currency, capacity) select event_id, 'Last 50', 2500, 'USD', 50 from ticketing.ticket_tiers where tier_id = $1 returning tier_id", [tierIds[0]]);
-    const pool = new pg.Pool({ connectionString: db.ownerUrl, max: 50 });
+    const pool = new pg.Pool({ connectionString: db.authenticatorUrl, max: 50 });
     const raceBuyers = userIds.slice(0, 200);
     const started = performance.now();
     const codes = await Promise.all(raceBuyers.map(async (user, i) => {
@@ -160,7 +163,7 @@ export async function benchTicketing(
       consistent: verify.rowCount === 0 && totals.rows.every((row) => row.net === "0"),
     };
   } finally {
-    await Promise.all(clients.map((client) => client.end()));
+    await Promise.all([...clients, ...apiClients].map((client) => client.end()));
     await root.end();
   }
 }
