@@ -113,6 +113,18 @@ export async function benchTicketing(
       ratios.push(c.perSecond / t.perSecond);
     }
     const ratio = median(ratios);
+    // Diagnostic, not the figure: one more round with the notifications' pg_notify trigger off. A NOTIFY takes
+    // PostgreSQL's global notify lock from before the commit record until after its flush, so notifying
+    // transactions cannot share a WAL flush (no group commit): this shows what that costs a checkout.
+    await root.query("alter table outbox.notifications disable trigger _500_notify");
+    let withoutNotify: { checkoutsPerSecond: number; transfersPerSecond: number; ratio: number };
+    try {
+      const t = await drive(clients, checkouts, transfer, 40);
+      const c = await drive(apiClients, checkouts, checkout(++runTag), 41);
+      withoutNotify = { checkoutsPerSecond: c.perSecond, transfersPerSecond: t.perSecond, ratio: c.perSecond / t.perSecond };
+    } finally {
+      await root.query("alter table outbox.notifications enable trigger _500_notify");
+    }
 
     // The last 50 tickets: 200 buyers, own connections (a pool of 50).
     const { rows: [race] } = await root.query<{ tier_id: string }>(
@@ -150,6 +162,7 @@ export async function benchTicketing(
       transfersPerSecond: median(transferRates),
       ratio,
       roundRatios: ratios,
+      withoutNotify,
       checkoutErrors,
       race: {
         buyers: raceBuyers.length,
