@@ -17,4 +17,8 @@ export const crontab = [
   "* * * * * ledger_expire_holds ?max=1",
   // Every onboarded user's budget period of the new month (also created lazily on first use).
   "10 0 1 * * budget_open_periods ?max=1",
+  // Expired ticket holds stop counting at once; this marks them and forgets finished ones after a day.
+  "* * * * * ticketing_expire_holds ?max=1",
+  // Expired credit lots: their remainder moves to breakage revenue.
+  "*/5 * * * * payments_expire_credit_lots ?max=1",
 ].join("\n");

@@ -15,6 +15,8 @@ import { ledger_expire_holds } from "./ledger_expire_holds.ts";
 import { makeOpsGcJobQueues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver } from "./outbox_deliver.ts";
 import { outbox_sweep } from "./outbox_sweep.ts";
+import { payments_expire_credit_lots } from "./payments_expire_credit_lots.ts";
+import { ticketing_expire_holds } from "./ticketing_expire_holds.ts";
 
 /** What some tasks need beyond their job helpers. */
 export interface TaskDependencies {
@@ -38,6 +40,8 @@ function helperTasks(options: TaskOptions): TaskList {
     ledger_expire_holds,
     outbox_deliver: makeOutboxDeliver(options.webhooks),
     outbox_sweep,
+    payments_expire_credit_lots,
+    ticketing_expire_holds,
   };
 }
 
