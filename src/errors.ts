@@ -112,7 +112,7 @@ export const sqlErrorCodes = {
   CMCUX: { module: "commerce", status: 400, meaning: "An order's items are of one merchant and one currency." },
   CMPTS: { module: "commerce", status: 409, meaning: "More points than you hold, or points worth more than what is left to pay." },
   CMKEY: { module: "commerce", status: 409, meaning: "The client key was already used for an order of other items or a subscription to another price." },
-  CMSTA: { module: "commerce", status: 409, meaning: "The order was cancelled: it cannot be paid." },
+  CMSTA: { module: "commerce", status: 409, meaning: "The order is not in the state this needs: only a pending order is cancelled, a cancelled one is never paid, only a paid one is fulfilled." },
   CMREF: { module: "commerce", status: 409, meaning: "Only a paid order with money paid is refunded, by at most what is left of it." },
   CMSUB: { module: "commerce", status: 409, meaning: "The subscription is not in a state for this (a canceled or expired subscription is never renewed, paused, resumed or canceled again; only active ones pause or change plan; only paused ones resume; only failed renewals are retried)." },
   CMPLN: { module: "commerce", status: 400, meaning: "A plan change goes to an active recurring price of the same merchant, currency and interval." },

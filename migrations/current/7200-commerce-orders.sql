@@ -450,13 +450,16 @@ begin
   if not found then
     raise exception 'No order % you may cancel.', cancel_order.order_id using errcode = 'NTFND';
   end if;
+  if v_order.status <> 'pending' then
+    raise exception 'Order % is %: only a pending order is cancelled.', v_order.order_id, v_order.status using errcode = 'CMSTA';
+  end if;
   update commerce.orders o set status = 'cancelled', updated_at = pg_catalog.now() where o.order_id = v_order.order_id
   returning * into v_order;
   return v_order;
 end;
 $$;
 comment on function commerce.cancel_order(order_id uuid) is
-  E'@resultFieldName order\nCancels a pending order (its customer, or an owner or admin acting in the merchant). Errors: LOGIN, NTFND, RGTRN (not pending). Security definer because orders have no update grant.';
+  E'@resultFieldName order\nCancels a pending order (its customer, or an owner or admin acting in the merchant). Errors: LOGIN, NTFND, CMSTA (not pending). Security definer because orders have no update grant.';
 revoke execute on function commerce.cancel_order(uuid) from public;
 grant execute on function commerce.cancel_order(uuid) to gw_user;
 
@@ -469,17 +472,21 @@ as $$
 declare
   v_order commerce.orders;
 begin
-  update commerce.orders o set status = 'fulfilled', updated_at = pg_catalog.now()
-   where o.order_id = fulfill_order.order_id and o.organization_id = commerce.managed_organization_id()
-  returning * into v_order;
+  select o.* into v_order from commerce.orders o
+   where o.order_id = fulfill_order.order_id and o.organization_id = commerce.managed_organization_id() for update;
   if not found then
     raise exception 'No order % of a merchant you manage.', fulfill_order.order_id using errcode = 'NTFND';
   end if;
+  if v_order.status <> 'paid' then
+    raise exception 'Order % is %: only a paid order is fulfilled.', v_order.order_id, v_order.status using errcode = 'CMSTA';
+  end if;
+  update commerce.orders o set status = 'fulfilled', updated_at = pg_catalog.now() where o.order_id = v_order.order_id
+  returning * into v_order;
   return v_order;
 end;
 $$;
 comment on function commerce.fulfill_order(order_id uuid) is
-  E'@resultFieldName order\nMarks a paid order fulfilled (owners and admins acting in the merchant). Errors: NTFND, RGTRN (not paid). Security definer because orders have no update grant.';
+  E'@resultFieldName order\nMarks a paid order fulfilled (owners and admins acting in the merchant). Errors: NTFND, CMSTA (not paid). Security definer because orders have no update grant.';
 revoke execute on function commerce.fulfill_order(uuid) from public;
 grant execute on function commerce.fulfill_order(uuid) to gw_user;
 
