@@ -98,7 +98,7 @@ create table commerce.subscription_charges (
   refunded bigint not null default 0,
   transaction_id bigint not null
     constraint subscription_charges_transaction_id_fkey references ledger.transactions (transaction_id) on delete restrict,
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(), -- several in one transaction keep their order
   constraint subscription_charges_transaction_id_key unique (transaction_id),
   constraint subscription_charges_refunded_check check (refunded between 0 and greatest(amount, 0))
 );
