@@ -100,7 +100,7 @@ export const sqlErrorCodes = {
   PYLIN: { module: "payments", status: 400, meaning: "Invoice lines are 1 to 500 objects {description, quantity, unitAmount} with a description of 1-500 characters, a quantity of 1-1,000,000 and a whole, non-negative unit amount." },
   PYLOT: { module: "payments", status: 400, meaning: "A credit lot's expiry must be in the future." },
   CMPRC: { module: "commerce", status: 400, meaning: "A price is a whole number of minor units (no fraction of a minor unit) from 0 to 100,000,000,000." },
-  CMCUR: { module: "commerce", status: 400, meaning: "Unknown currency for a price (ledger.currencies; the points currency PTS is not for prices)." },
+  CMCUR: { module: "commerce", status: 400, meaning: "Unknown currency for a price (ledger.currencies; the points unit XLP is not for prices)." },
   CMINT: { module: "commerce", status: 400, meaning: "A bad recurring setting (interval 1 day, 7 days, 1 month, 3 months or 1 year; 1-1000 periods; 0-365 trial days; none for one-time prices), or a recurring price ordered / a one-time price subscribed to." },
   CMDUN: { module: "commerce", status: 400, meaning: "A dunning schedule is increasing whole days from 1 to 90 (at most 10 of them)." },
   CMPCT: { module: "commerce", status: 400, meaning: "A promotion is a percent off in (0, 100] or whole positive amounts off per known currency (one of the two), with a minimum order of whole minor units." },

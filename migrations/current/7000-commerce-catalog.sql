@@ -35,7 +35,7 @@ comment on function commerce_private.now() is
 --------------------------------------------------------------------------------
 -- Registry types.
 
-insert into ledger.currencies (code, exponent, name) values ('PTS', 0, 'Loyalty points')
+insert into ledger.currencies (code, exponent, name) values ('XLP', 0, 'Loyalty points (private unit)')
 on conflict (code) do nothing;
 
 insert into registry.types (namespace, code, label, description, sort_order) values
@@ -300,7 +300,7 @@ begin
      or create_price.amount <> pg_catalog.trunc(create_price.amount) then
     raise exception 'A price is a whole number of minor units from 0 to 100,000,000,000, not %.', create_price.amount using errcode = 'CMPRC';
   end if;
-  if not exists (select 1 from ledger.currencies c where c.code = create_price.currency) or create_price.currency = 'PTS' then
+  if not exists (select 1 from ledger.currencies c where c.code = create_price.currency) or create_price.currency = 'XLP' then
     raise exception 'Unknown currency %.', pg_catalog.left(create_price.currency, 10) using errcode = 'CMCUR';
   end if;
   if (create_price.recurring_interval is not null

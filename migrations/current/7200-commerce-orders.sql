@@ -1,11 +1,11 @@
 -- Orders: placed (pending) with their items, a promotion's discount and points
 -- to spend; paid from the customer's wallet through one ledger transaction
 -- (payments.post_sale: wallet -total, merchant receivable +(total - fee),
--- platform revenue +fee), the points through one ledger transaction in PTS;
+-- platform revenue +fee), the points through one ledger transaction in XLP;
 -- idempotent by the customer's client key; fulfilled or cancelled by moves of
 -- the registry state machine; refunded as mirror postings of the sale
 -- (payments.post_refund). Points earned are granted by the worker
--- (commerce_award_points) as credit lots in the customer's PTS wallet.
+-- (commerce_award_points) as credit lots in the customer's XLP wallet.
 
 --------------------------------------------------------------------------------
 -- commerce.orders
@@ -152,7 +152,7 @@ create policy "customers see their point awards; members of a merchant see its a
   using (customer_id = (select auth.uid()) or organization_id = any (array(select auth.current_user_organization_ids())));
 grant select on commerce.point_awards to gw_user;
 
-comment on table commerce.point_awards is E'@behavior -insert -update -delete\nPoints a customer earned on a paid order by a loyalty rule: a credit lot (lotId) in their PTS wallet, expiring as the rule says. Customers see theirs; members see their merchant''s.';
+comment on table commerce.point_awards is E'@behavior -insert -update -delete\nPoints a customer earned on a paid order by a loyalty rule: a credit lot (lotId) in their XLP wallet, expiring as the rule says. Customers see theirs; members see their merchant''s.';
 comment on column commerce.point_awards.award_id is 'The award''s id.';
 comment on column commerce.point_awards.order_id is 'The paid order.';
 comment on column commerce.point_awards.rule_id is 'The rule that earned it.';
@@ -168,16 +168,16 @@ comment on constraint point_awards_organization_id_fkey on commerce.point_awards
 comment on constraint point_awards_lot_id_fkey on commerce.point_awards is E'@fieldName lot\n@foreignFieldName commercePointAwards';
 comment on constraint point_awards_order_rule_key on commerce.point_awards is E'@behavior -single -update -delete\nOne award per order and rule.';
 
--- The points history: the ledger entries of the caller's PTS wallet (the ledger's RLS applies).
+-- The points history: the ledger entries of the caller's XLP wallet (the ledger's RLS applies).
 create view commerce.points_history with (security_invoker = true) as
   select e.transaction_id, e.line, e.account_id as wallet_id, a.owner_user_id as customer_id, e.amount as points,
          e.balance_after, t.kind, t.memo, t.metadata ->> 'orderId' as order_id, t.created_at
     from ledger.entries e
     join ledger.accounts a on a.account_id = e.account_id
     join ledger.transactions t on t.transaction_id = e.transaction_id
-   where a.code = 'payments.wallet.pts' and a.owner_user_id is not null;
+   where a.code = 'payments.wallet.xlp' and a.owner_user_id is not null;
 comment on view commerce.points_history is
-  E'@primaryKey transaction_id,line\nYour loyalty points history: every movement of your points wallet (earned: payments.credit_grant; spent: commerce.points_spend; expired: payments.breakage) with the balance after it. The balance is your PTS wallet''s (payments wallets).';
+  E'@primaryKey transaction_id,line\nYour loyalty points history: every movement of your points wallet (earned: payments.credit_grant; spent: commerce.points_spend; expired: payments.breakage) with the balance after it. The balance is your XLP wallet''s (payments wallets).';
 comment on column commerce.points_history.transaction_id is 'The ledger transaction.';
 comment on column commerce.points_history.line is 'The entry''s line in it.';
 comment on column commerce.points_history.wallet_id is 'Your points wallet (ledger account).';
@@ -337,14 +337,14 @@ begin
     perform commerce_private.redeem(v_order.promotion_id, v_order.customer_id, v_order.currency, v_order.discount);
   end if;
   if v_order.points_spent > 0 then
-    v_points_wallet := payments_private.user_wallet(v_order.customer_id, 'PTS');
+    v_points_wallet := payments_private.user_wallet(v_order.customer_id, 'XLP');
     if (select a.balance - a.pending_out from ledger.accounts a where a.account_id = v_points_wallet) < v_order.points_spent then
       raise exception 'You hold fewer than % points.', v_order.points_spent using errcode = 'CMPTS';
     end if;
     v_points_tx := ledger_private.transfer(v_points_wallet,
       payments_private.system_account('commerce.points.redeemed.' || v_order.organization_id::text, 'Points redeemed at ' || v_order.organization_id::text,
-        'PTS', 'revenue', false),
-      v_order.points_spent, 'PTS', 'commerce.points_spend:' || v_order.order_id::text, 'commerce.points_spend', 'Points spent',
+        'XLP', 'revenue', false),
+      v_order.points_spent, 'XLP', 'commerce.points_spend:' || v_order.order_id::text, 'commerce.points_spend', 'Points spent',
       pg_catalog.jsonb_build_object('orderId', v_order.order_id), null, v_order.customer_id, false);
     perform payments_private.consume_lots(v_points_wallet, v_order.points_spent);
   end if;
@@ -373,7 +373,7 @@ begin
 end;
 $$;
 comment on function commerce_private.pay(uuid, uuid) is
-  'Pays the customer''s pending order: redeems its promotion atomically (CMUSD), spends its points (one PTS ledger transaction, wallet to the merchant''s redeemed points, first-expiring lots first; CMPTS when short), then one ledger transaction for the money (payments.post_sale; LFUND when the wallet is short), marks it paid, publishes commerce.order.paid and queues the points award. A paid order is returned as it is.';
+  'Pays the customer''s pending order: redeems its promotion atomically (CMUSD), spends its points (one XLP ledger transaction, wallet to the merchant''s redeemed points, first-expiring lots first; CMPTS when short), then one ledger transaction for the money (payments.post_sale; LFUND when the wallet is short), marks it paid, publishes commerce.order.paid and queues the points award. A paid order is returned as it is.';
 
 create function commerce.checkout(client_key text, items jsonb, promotion_code text default null, points bigint default 0)
   returns commerce.orders
@@ -581,7 +581,7 @@ begin
     if v_points <= 0 then
       continue;
     end if;
-    v_lot := payments.grant_credits(v_order.customer_id, null, v_points, 'PTS',
+    v_lot := payments.grant_credits(v_order.customer_id, null, v_points, 'XLP',
       case when v_rule.expires_days is not null then pg_catalog.now() + pg_catalog.make_interval(days => v_rule.expires_days) end,
       'granted', 'commerce.points_earn:' || v_order.order_id::text || ':' || v_rule.rule_id::text);
     insert into commerce.point_awards (order_id, rule_id, customer_id, organization_id, points, lot_id)
@@ -592,4 +592,4 @@ begin
 end;
 $$;
 comment on function commerce_private.award_points(uuid) is
-  'Grants the points a paid order earned by each active loyalty rule of its merchant and currency not yet applied to it (points = paid amount, or the rule''s product lines, x pointsPer100 / 100, rounded down; orders below the rule''s minimum earn none): one credit lot each in the customer''s PTS wallet through payments.grant_credits (idempotency key per order and rule), expiring after the rule''s days. Returns the points granted now. Run by the worker task commerce_award_points.';
+  'Grants the points a paid order earned by each active loyalty rule of its merchant and currency not yet applied to it (points = paid amount, or the rule''s product lines, x pointsPer100 / 100, rounded down; orders below the rule''s minimum earn none): one credit lot each in the customer''s XLP wallet through payments.grant_credits (idempotency key per order and rule), expiring after the rule''s days. Returns the points granted now. Run by the worker task commerce_award_points.';

@@ -13,7 +13,7 @@ function assertPayload(payload: unknown): asserts payload is AwardPointsPayload 
 
 /**
  * Grants the loyalty points a paid order earned (credit lots in the customer's
- * PTS wallet, through payments.grant_credits, which only trusted code may
+ * XLP wallet, through payments.grant_credits, which only trusted code may
  * call). One award per order and rule, so a job that runs again grants nothing more.
  */
 export const commerce_award_points: Task = async (payload, helpers) => {

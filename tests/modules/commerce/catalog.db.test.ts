@@ -76,7 +76,7 @@ describe("catalog", () => {
       expect(await attempt("-1")).toBe("CMPRC");
       expect(await attempt("100000000001")).toBe("CMPRC");
       expect(await attempt("100", "ZZZ")).toBe("CMCUR");
-      expect(await attempt("100", "PTS")).toBe("CMCUR");
+      expect(await attempt("100", "XLP")).toBe("CMCUR");
       expect(await attempt("100", "USD", "2 months")).toBe("CMINT");
       expect(await attempt("100", "USD", null, 3)).toBe("CMINT");
       expect(await attempt("100", "USD", null, null, 7)).toBe("CMINT");

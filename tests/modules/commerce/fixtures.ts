@@ -108,10 +108,10 @@ export async function balance(tx: TestTransaction, accountId: string): Promise<n
   return tx.asRoot(async () => Number((await one<{ balance: string }>(tx, "select balance from ledger.accounts where account_id = $1", [accountId])).balance));
 }
 
-/** A user's points (PTS wallet) balance, read as root (0 without a wallet). */
+/** A user's points (XLP wallet) balance, read as root (0 without a wallet). */
 export async function points(tx: TestTransaction, userId: string): Promise<number> {
   return tx.asRoot(async () =>
-    Number((await one<{ b: string }>(tx, "select coalesce((select balance from ledger.accounts where owner_user_id = $1 and code = 'payments.wallet.pts'), 0) as b", [userId])).b),
+    Number((await one<{ b: string }>(tx, "select coalesce((select balance from ledger.accounts where owner_user_id = $1 and code = 'payments.wallet.xlp'), 0) as b", [userId])).b),
   );
 }
 

@@ -5,9 +5,9 @@ import { countAsRoot, one } from "../../helpers/fixtures.ts";
 import { balance, checkout, createCustomer, createProduct, createPrice, createShop, footprint, points, verify, type Merchant } from "./fixtures.ts";
 
 // Loyalty points: earned on paid orders by the merchant's rules (credit lots
-// in the customer's PTS wallet, granted by the award job's SQL), spent at
+// in the customer's XLP wallet, granted by the award job's SQL), spent at
 // checkout first-expiring-first, expired through the credit-lot breakage,
-// every movement a ledger transaction in PTS, the books balanced after each.
+// every movement a ledger transaction in XLP, the books balanced after each.
 
 async function rule(tx: TestTransaction, merchant: Merchant, fields: Record<string, unknown> = {}): Promise<string> {
   await tx.become(merchant.claims);
@@ -95,7 +95,7 @@ describe("loyalty points", () => {
     });
   });
 
-  it("expires unspent points through the credit-lot breakage, as a ledger movement in PTS", async () => {
+  it("expires unspent points through the credit-lot breakage, as a ledger movement in XLP", async () => {
     await withTransaction(async (tx) => {
       const shop = await createShop(tx, "cmexpp", 1000);
       await rule(tx, shop.merchant, { points_per_100: 10, expires_days: 7 });

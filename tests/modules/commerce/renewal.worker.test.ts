@@ -157,7 +157,7 @@ describe("commerce_award_points", () => {
     const { rows } = await rootDb().query<{ points: string; n: number }>(
       "select sum(points)::text as points, count(*)::int as n from commerce.point_awards where order_id = $1", [orderId]);
     expect(rows[0]).toEqual({ points: "200", n: 1 });
-    const { rows: wallet } = await rootDb().query<{ balance: string }>("select balance from ledger.accounts where owner_user_id = $1 and code = 'payments.wallet.pts'", [c.userId]);
+    const { rows: wallet } = await rootDb().query<{ balance: string }>("select balance from ledger.accounts where owner_user_id = $1 and code = 'payments.wallet.xlp'", [c.userId]);
     expect(wallet[0]!.balance).toBe("200");
   });
 });
