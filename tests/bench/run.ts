@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure is reported next to a baseline measured in the
  * same run on the same machine. Results are recorded in docs/benchmarks.md.
- * BENCH_ONLY=startup,outbox,audit,ledger,events,ticketing runs a subset (default: all).
+ * BENCH_ONLY=startup,outbox,audit,ledger,events,ticketing,commerce runs a subset (default: all).
  */
 process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
@@ -12,8 +12,9 @@ const { benchLedger } = await import("./ledger.ts");
 const { benchApi } = await import("./api.ts");
 const { benchEvents } = await import("./events.ts");
 const { benchTicketing } = await import("./ticketing.ts");
+const { benchCommerce } = await import("./commerce.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events, ticketing) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events, ticketing, commerce) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -139,6 +140,22 @@ try {
     console.log(`  last ${race.seats} tickets, ${race.buyers} concurrent buyers (pool of 50 connections): ${fmt(race.wallMs)}   sold ${race.sold}   refused TKSLD ${race.refused}   other errors ${race.otherErrors.length} ${check(race.sold === race.seats && race.otherErrors.length === 0)}   retries 0 (none needed)`);
     console.log(`  books consistent after the run (verify(), currency totals): ${check(ticketing.consistent)}`);
     console.log(JSON.stringify({ ticketing }));
+  }
+
+  if (runs("commerce")) {
+    const commerce = await benchCommerce(db, {
+      subscriptions: Number(process.env.BENCH_COMMERCE_SUBSCRIPTIONS ?? 10_000),
+      calls: Number(process.env.BENCH_COMMERCE_CHECKOUTS ?? 4_000),
+      rounds: Number(process.env.BENCH_COMMERCE_ROUNDS ?? 3),
+    });
+    const { renewal, checkout } = commerce;
+    console.log(`\nCommerce: ${renewal.subscriptions.toLocaleString("en-US")} subscriptions due at one instant, one renewal job each (graphile-worker, concurrency ${renewal.concurrency})`);
+    console.log(`  renewals ${rate(renewal.renewalsPerSecond, "renewals")} (${fmt(renewal.renewalWallMs)})   bare graphile-worker no-op jobs in the same run ${rate(renewal.bareJobsPerSecond, "jobs")}   ratio ${renewal.ratio.toFixed(2)} (target ≥ 0.3 ${check(renewal.ratio >= 0.3)})`);
+    console.log(`  every subscription renewed exactly once, also after every job ran again: ${check(renewal.exactlyOnce)} (${JSON.stringify(renewal.afterDuplicatedJobs)})`);
+    console.log(`  checkout with a promotion code and points, ${checkout.clients} clients, ${checkout.callsPerRound.toLocaleString("en-US")} calls per phase, median of ${checkout.rounds} rounds:`);
+    console.log(`    ${rate(checkout.checkoutsPerSecond, "checkouts")}   ledger.post_transfer in the same run ${rate(checkout.transfersPerSecond, "transfers")}   ratio ${checkout.ratio.toFixed(2)}   round ratios ${checkout.roundRatios.map((r) => r.toFixed(2)).join(", ")}   failed checkouts ${checkout.checkoutErrors}`);
+    console.log(`  books consistent after the run (verify(), currency totals): ${check(commerce.consistent)}`);
+    console.log(JSON.stringify({ commerce }));
   }
 
   if (runs("events")) {

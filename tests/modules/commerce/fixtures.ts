@@ -89,7 +89,7 @@ export async function checkout(
   );
 }
 
-export interface Order {
+export type Order = {
   order_id: string;
   status: string;
   subtotal: string;
@@ -101,7 +101,7 @@ export interface Order {
   transaction_id: string | null;
   points_transaction_id: string | null;
   refunded_amount: string;
-}
+};
 
 /** Balance of a ledger account, read as root. */
 export async function balance(tx: TestTransaction, accountId: string): Promise<number> {

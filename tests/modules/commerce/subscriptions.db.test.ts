@@ -9,7 +9,7 @@ import { balance, createCustomer, createMerchant, createPrice, createProduct, da
 // dunning on 1/3/7 days then cancellation, pause/resume, cancel at period
 // end or now, every transition allowed and refused.
 
-interface Subscription {
+type Subscription = {
   subscription_id: string;
   status: string;
   current_period_start: Date;
@@ -18,7 +18,7 @@ interface Subscription {
   dunning_attempt: number;
   next_retry_at: Date | null;
   cancel_at_period_end: boolean;
-}
+};
 
 const t0 = new Date("2030-01-15T10:00:00Z");
 
