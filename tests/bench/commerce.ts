@@ -11,7 +11,8 @@
  *   subscription must have been renewed exactly once (period 2, one renewal
  *   charge each, the jobs run again change nothing).
  * * Checkout with a promotion code and points at 16 clients (random funded
- *   customers holding points, as gw_user with claims, one round trip: begin,
+ *   customers holding points, on gw_authenticator connections becoming gw_user
+ *   with claims as the API does, one round trip: begin,
  *   claims, commerce.checkout, commit) ÷ ledger.post_transfer at 16 clients
  *   between random accounts; rounds alternate the two, the median round's
  *   ratio is reported. A checkout is an order, an item, an atomic redemption,
@@ -72,11 +73,13 @@ async function timeJobs(db: TestDatabase, root: pg.Client, identifier: string, t
 
 async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number) {
   const tag = `cmb${process.pid}`;
-  const { rows: [org] } = await root.query<{ organization_id: string }>("insert into auth.organizations (name, slug) values ($1, $1) returning organization_id", [`${tag}-renew`]);
-  const organizationId = org!.organization_id;
-  const { rows: [product] } = await root.query<{ product_id: string }>("insert into commerce.products (organization_id, name) values ($1, 'Plan') returning product_id", [organizationId]);
-  const { rows: [price] } = await root.query<{ price_id: string }>(
-    "insert into commerce.prices (product_id, organization_id, currency, amount, recurring_interval) values ($1, $2, 'USD', 990, '1 month') returning price_id", [product!.product_id, organizationId]);
+  // 100 merchants with one monthly plan each: renewals of different merchants do not queue on one receivable.
+  const { rows: plans } = await root.query<{ organization_id: string; price_id: string }>(
+    `with o as (insert into auth.organizations (name, slug) select $1 || '-renew-' || g, $1 || '-renew-' || g from generate_series(1, 100) g returning organization_id),
+          p as (insert into commerce.products (organization_id, name) select organization_id, 'Plan' from o returning product_id, organization_id)
+     insert into commerce.prices (product_id, organization_id, currency, amount, recurring_interval)
+     select product_id, organization_id, 'USD', 990, '1 month' from p returning organization_id, price_id`, [tag]);
+  const organizationIds = plans.map((p) => p.organization_id);
   const { rows: users } = await root.query<{ user_id: string }>(
     "insert into auth.users (username, email) select $1 || 'r' || g, $1 || 'r' || g || '@example.com' from generate_series(1, $2::int) g returning user_id", [tag, subscriptions]);
   const userIds = users.map((u) => u.user_id);
@@ -87,8 +90,9 @@ async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number
   // Paid for period 1, which ends at one instant a second ago.
   await root.query(
     `insert into commerce.subscriptions (organization_id, customer_id, price_id, client_key, currency, period_rate, current_period_start, current_period_end, period_number, status)
-     select $1, u, $2, 'bench', 'USD', 990, date_trunc('second', now()) - interval '1 month' - interval '1 second', date_trunc('second', now()) - interval '1 second', 1, 'active'
-       from unnest($3::uuid[]) u`, [organizationId, price!.price_id, userIds]);
+     select ($1::uuid[])[1 + i % 100], u, ($2::uuid[])[1 + i % 100], 'bench', 'USD', 990, date_trunc('second', now()) - interval '1 month' - interval '1 second',
+            date_trunc('second', now()) - interval '1 second', 1, 'active'
+       from unnest($3::uuid[]) with ordinality as x (u, i)`, [organizationIds, plans.map((p) => p.price_id), userIds]);
   await root.query("vacuum analyze commerce.subscriptions, ledger.accounts");
 
   const bare = await timeJobs(db, root, "bench_noop", async () => undefined, subscriptions, () =>
@@ -101,20 +105,20 @@ async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number
       `select count(*) from graphile_worker.add_jobs(array(
          select row('commerce_renew_subscription', json_build_object('id', s.subscription_id), null, s.current_period_end, 5,
                     'commerce_renew:' || s.subscription_id, null, null)::graphile_worker.job_spec
-           from commerce.subscriptions s where s.organization_id = $1))`, [organizationId]);
+           from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]);
   const renew = await timeJobs(db, root, "commerce_renew_subscription", taskList.commerce_renew_subscription!, subscriptions, addRenewals);
   // Exactly once: every subscription in period 2 with one renewal charge; running every job again changes nothing.
   const check = async () => (await root.query<{ renewed: number; charges: number; distinct_subs: number }>(
-    `select (select count(*)::int from commerce.subscriptions where organization_id = $1 and period_number = 2 and status = 'active') as renewed,
-            (select count(*)::int from commerce.subscription_charges where organization_id = $1 and reason = 'renewal') as charges,
-            (select count(distinct subscription_id)::int from commerce.subscription_charges where organization_id = $1 and reason = 'renewal') as distinct_subs`,
-    [organizationId])).rows[0]!;
+    `select (select count(*)::int from commerce.subscriptions where organization_id = any ($1::uuid[]) and period_number = 2 and status = 'active') as renewed,
+            (select count(*)::int from commerce.subscription_charges where organization_id = any ($1::uuid[]) and reason = 'renewal') as charges,
+            (select count(distinct subscription_id)::int from commerce.subscription_charges where organization_id = any ($1::uuid[]) and reason = 'renewal') as distinct_subs`,
+    [organizationIds])).rows[0]!;
   const first = await check();
   const duplicated = await timeJobs(db, root, "commerce_renew_subscription", taskList.commerce_renew_subscription!, subscriptions, () =>
     root.query(
       `select count(*) from graphile_worker.add_jobs(array(
          select row('commerce_renew_subscription', json_build_object('id', s.subscription_id), null, null, 5, null, null, null)::graphile_worker.job_spec
-           from commerce.subscriptions s where s.organization_id = $1))`, [organizationId]));
+           from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]));
   const again = await check();
   const exactlyOnce = first.renewed === subscriptions && first.charges === subscriptions && first.distinct_subs === subscriptions
     && again.charges === subscriptions && again.renewed === subscriptions && duplicated.complete;
@@ -136,19 +140,21 @@ async function drive(clients: pg.Client[], total: number, call: (client: pg.Clie
   const perClient = Math.ceil(total / clients.length);
   const started = performance.now();
   let errors = 0;
+  let firstError: string | undefined;
   await Promise.all(clients.map(async (client, c) => {
     const pick = seededRandom(seed * 1000 + c);
     for (let i = 0; i < perClient; i++) {
       try {
         await call(client, pick, c * perClient + i);
-      } catch {
+      } catch (error) {
         errors++;
+        firstError ??= `${(error as { code?: string }).code}: ${(error as Error).message}`;
         await client.query("rollback").catch(() => undefined);
       }
     }
   }));
   const calls = perClient * clients.length;
-  return { perSecond: (calls / (performance.now() - started)) * 1000, errors };
+  return { perSecond: (calls / (performance.now() - started)) * 1000, errors, firstError };
 }
 
 async function checkouts(db: TestDatabase, root: pg.Client, { calls, customers, accounts, rounds, clientCount }: { calls: number; customers: number; accounts: number; rounds: number; clientCount: number }) {
@@ -174,11 +180,14 @@ async function checkouts(db: TestDatabase, root: pg.Client, { calls, customers, 
   const accountIds = acc.map((a) => a.account_id);
   await root.query("vacuum analyze ledger.accounts, ledger.transactions, ledger.entries, commerce.orders, commerce.promotions, payments.credit_lots");
 
-  const clients = await Promise.all(Array.from({ length: clientCount }, async () => {
-    const client = new pg.Client({ connectionString: db.ownerUrl });
+  const connect = (url: string) => Promise.all(Array.from({ length: clientCount }, async () => {
+    const client = new pg.Client({ connectionString: url });
     await client.connect();
     return client;
   }));
+  // post_transfer as trusted code (the ledger bench's way); checkouts as the API runs them: gw_authenticator becoming gw_user.
+  const clients = await connect(db.ownerUrl);
+  const apiClients = await connect(db.authenticatorUrl);
   try {
     const transfer = (client: pg.Client, pick: (n: number) => number) => {
       const from = pick(accountIds.length);
@@ -194,15 +203,17 @@ async function checkouts(db: TestDatabase, root: pg.Client, { calls, customers, 
         select order_id from commerce.checkout(${quote(`b${tag}-${i}`)}, ${quote(JSON.stringify([{ priceId: price, quantity: 1 }]))}, 'BENCH', ${1 + pick(100)}); commit;`);
     };
     await drive(clients, clientCount * 30, transfer, 1);
-    await drive(clients, clientCount * 30, checkout(++runTag), 1);
+    await drive(apiClients, clientCount * 30, checkout(++runTag), 1);
     const checkoutRates: number[] = [];
     const transferRates: number[] = [];
     const ratios: number[] = [];
     let checkoutErrors = 0;
+    let firstError: string | undefined;
     for (let round = 0; round < rounds; round++) {
       const t = await drive(clients, calls, transfer, 10 + round);
-      const c = await drive(clients, calls, checkout(++runTag), 20 + round);
+      const c = await drive(apiClients, calls, checkout(++runTag), 20 + round);
       checkoutErrors += c.errors;
+      firstError ??= c.firstError;
       transferRates.push(t.perSecond);
       checkoutRates.push(c.perSecond);
       ratios.push(c.perSecond / t.perSecond);
@@ -217,9 +228,10 @@ async function checkouts(db: TestDatabase, root: pg.Client, { calls, customers, 
       ratio: median(ratios),
       roundRatios: ratios,
       checkoutErrors,
+      firstError,
     };
   } finally {
-    await Promise.all(clients.map((client) => client.end()));
+    await Promise.all([...clients, ...apiClients].map((client) => client.end()));
   }
 }
 
