@@ -217,15 +217,17 @@ create function commerce_private.charge(s commerce.subscriptions, amount bigint,
 as $$
 declare
   v_tx ledger.transactions;
+  v_fee bigint;
 begin
   if charge.amount <= 0 then
     return null;
   end if;
+  v_fee := payments.fee_for(s.organization_id, charge.amount);
   v_tx := payments.post_sale(s.customer_id, s.organization_id, charge.amount, s.currency, charge.key, 'Subscription',
-    pg_catalog.jsonb_build_object('subscriptionId', s.subscription_id, 'period', charge.period_number));
+    pg_catalog.jsonb_build_object('subscriptionId', s.subscription_id, 'period', charge.period_number), v_fee);
   insert into commerce.subscription_charges (subscription_id, customer_id, organization_id, period_number, reason, amount, fee, transaction_id)
   values (s.subscription_id, s.customer_id, s.organization_id, charge.period_number, charge.reason, charge.amount,
-          payments.fee_for(s.organization_id, charge.amount), v_tx.transaction_id)
+          v_fee, v_tx.transaction_id)
   on conflict (transaction_id) do nothing;
   return v_tx;
 end;
