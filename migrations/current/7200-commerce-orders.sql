@@ -333,9 +333,6 @@ begin
   if v_order.status <> 'pending' then
     return v_order; -- paid already (a replay), or cancelled: the state machine refuses below only for a real move
   end if;
-  if v_order.promotion_id is not null then
-    perform commerce_private.redeem(v_order.promotion_id, v_order.customer_id, v_order.currency, v_order.discount);
-  end if;
   if v_order.points_spent > 0 then
     v_points_wallet := payments_private.user_wallet(v_order.customer_id, 'XLP');
     if (select a.balance - a.pending_out from ledger.accounts a where a.account_id = v_points_wallet) < v_order.points_spent then
@@ -353,6 +350,10 @@ begin
     v_fee := payments.fee_for(v_order.organization_id, v_order.total);
     v_tx := payments.post_sale(v_order.customer_id, v_order.organization_id, v_order.total, v_order.currency,
       'commerce.order:' || v_order.order_id::text, 'Order', pg_catalog.jsonb_build_object('orderId', v_order.order_id), v_fee);
+  end if;
+  -- The promotion's row is every checkout's of this merchant with the code: redeemed last, so its lock is held shortest.
+  if v_order.promotion_id is not null then
+    perform commerce_private.redeem(v_order.promotion_id, v_order.customer_id, v_order.currency, v_order.discount);
   end if;
   update commerce.orders o
      set status = 'paid', fee = v_fee, transaction_id = v_tx.transaction_id, points_transaction_id = v_points_tx.transaction_id,
@@ -373,7 +374,7 @@ begin
 end;
 $$;
 comment on function commerce_private.pay(uuid, uuid) is
-  'Pays the customer''s pending order: redeems its promotion atomically (CMUSD), spends its points (one XLP ledger transaction, wallet to the merchant''s redeemed points, first-expiring lots first; CMPTS when short), then one ledger transaction for the money (payments.post_sale; LFUND when the wallet is short), marks it paid, publishes commerce.order.paid and queues the points award. A paid order is returned as it is.';
+  'Pays the customer''s pending order: spends its points (one XLP ledger transaction, wallet to the merchant''s redeemed points, first-expiring lots first; CMPTS when short), then one ledger transaction for the money (payments.post_sale; LFUND when the wallet is short), redeems its promotion atomically (CMUSD; last, so the promotion''s row lock is held shortest), marks it paid, publishes commerce.order.paid and queues the points award. A paid order is returned as it is.';
 
 create function commerce.checkout(client_key text, items jsonb, promotion_code text default null, points bigint default 0)
   returns commerce.orders

@@ -160,7 +160,7 @@ async function drive(clients: pg.Client[], total: number, call: (client: pg.Clie
 async function checkouts(db: TestDatabase, root: pg.Client, { calls, customers, accounts, rounds, clientCount }: { calls: number; customers: number; accounts: number; rounds: number; clientCount: number }) {
   const tag = `cmc${process.pid}`;
   const { rows: orgs } = await root.query<{ organization_id: string }>(
-    "insert into auth.organizations (name, slug) select $1 || '-' || g, $1 || '-' || g from generate_series(1, 20) g returning organization_id", [tag]);
+    "insert into auth.organizations (name, slug) select $1 || '-' || g, $1 || '-' || g from generate_series(1, 100) g returning organization_id", [tag]);
   const orgIds = orgs.map((o) => o.organization_id);
   const { rows: prices } = await root.query<{ price_id: string }>(
     `with p as (insert into commerce.products (organization_id, name) select unnest($1::uuid[]), 'Item' returning product_id, organization_id)
@@ -242,7 +242,7 @@ export async function benchCommerce(
   const root = new pg.Client({ connectionString: db.rootUrl });
   await root.connect();
   try {
-    const renewal = await renewals(db, root, subscriptions);
+    const renewal = subscriptions > 0 ? await renewals(db, root, subscriptions) : undefined;
     const checkout = await checkouts(db, root, { calls, customers, accounts, rounds, clientCount: clients });
     const verify = await root.query("select * from ledger.verify()");
     const totals = await root.query<{ net: string }>("select net from ledger.currency_totals()");
