@@ -271,7 +271,18 @@ export const modules = [
     status: "built",
   },
   // Commerce.
-  planned("commerce", "Catalog, orders, subscriptions, promotions, loyalty", ["commerce"], [7000, 7999], "CM"),
+  {
+    name: "commerce",
+    title: "Commerce: catalog, orders, subscriptions, promotions, loyalty",
+    purpose: "Products and prices of merchants (organizations), orders paid from the customer's wallet in one ledger transaction with refunds, a subscription lifecycle engine renewed by jobs with dunning, pause and proration, promotion codes redeemed atomically, loyalty points as credit lots in a points currency.",
+    schemas: ["commerce"],
+    privateSchemas: ["commerce_private"],
+    splits: [7000, 7999],
+    errorPrefix: "CM",
+    tasks: ["commerce_renew_subscription", "commerce_award_points"],
+    topics: { publishes: ["commerce.order.paid", "commerce.order.refunded", "subscription.changed", "subscription.renewed"], consumes: [] },
+    status: "built",
+  },
 ] as const satisfies readonly ModuleInfo[];
 
 function planned(name: string, title: string, schemas: string[], splits: [number, number], errorPrefix: string): ModuleInfo {

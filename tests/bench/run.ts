@@ -15,8 +15,10 @@ const { benchPooled, benchRecovery } = await import("./scaling.ts");
 const { benchClients } = await import("./clients.ts");
 const { benchBudget } = await import("./budget.ts");
 const { benchTicketing } = await import("./ticketing.ts");
+const { benchCommerce } = await import("./commerce.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
 /** BENCH_ONLY=capstone (comma list of startup, api, clients, pooled, recovery, outbox, audit, ledger, capstone, events, budget, ticketing) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events, ticketing, commerce) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -182,6 +184,24 @@ try {
     console.log(`  last ${race.seats} tickets, ${race.buyers} concurrent buyers (pool of 50 connections): ${fmt(race.wallMs)}   sold ${race.sold}   refused TKSLD ${race.refused}   other errors ${race.otherErrors.length} ${check(race.sold === race.seats && race.otherErrors.length === 0)}   retries 0 (none needed)`);
     console.log(`  books consistent after the run (verify(), currency totals): ${check(ticketing.consistent)}`);
     console.log(JSON.stringify({ ticketing }));
+  }
+
+  if (runs("commerce")) {
+    const commerce = await benchCommerce(db, {
+      subscriptions: Number(process.env.BENCH_COMMERCE_SUBSCRIPTIONS ?? 10_000),
+      calls: Number(process.env.BENCH_COMMERCE_CHECKOUTS ?? 4_000),
+      rounds: Number(process.env.BENCH_COMMERCE_ROUNDS ?? 3),
+    });
+    const { renewal, checkout } = commerce;
+    if (renewal) {
+      console.log(`\nCommerce: ${renewal.subscriptions.toLocaleString("en-US")} subscriptions due at one instant, one renewal job each (graphile-worker, concurrency ${renewal.concurrency})`);
+      console.log(`  renewals ${rate(renewal.renewalsPerSecond, "renewals")} (${fmt(renewal.renewalWallMs)})   bare graphile-worker no-op jobs in the same run ${rate(renewal.bareJobsPerSecond, "jobs")}   ratio ${renewal.ratio.toFixed(2)} (target ≥ 0.3 ${check(renewal.ratio >= 0.3)})`);
+      console.log(`  every subscription renewed exactly once, also after every job ran again: ${check(renewal.exactlyOnce)} (${JSON.stringify(renewal.afterDuplicatedJobs)})`);
+    } else console.log("\nCommerce (renewals skipped: BENCH_COMMERCE_SUBSCRIPTIONS=0)");
+    console.log(`  checkout with a promotion code and points, ${checkout.clients} clients, ${checkout.callsPerRound.toLocaleString("en-US")} calls per phase, median of ${checkout.rounds} rounds:`);
+    console.log(`    ${rate(checkout.checkoutsPerSecond, "checkouts")}   ledger.post_transfer in the same run ${rate(checkout.transfersPerSecond, "transfers")}   ratio ${checkout.ratio.toFixed(2)}   round ratios ${checkout.roundRatios.map((r) => r.toFixed(2)).join(", ")}   failed checkouts ${checkout.checkoutErrors}${checkout.firstError ? ` (first: ${checkout.firstError})` : ""}`);
+    console.log(`  books consistent after the run (verify(), currency totals): ${check(commerce.consistent)}`);
+    console.log(JSON.stringify({ commerce }));
   }
 
   if (runs("events")) {

@@ -7,6 +7,8 @@ import { makeDatarightsExport } from "./datarights_export.ts";
 import { auth_cleanup_links } from "./auth_cleanup_links.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
 import { makeAuthSendMail } from "./auth_send_mail.ts";
+import { commerce_award_points } from "./commerce_award_points.ts";
+import { commerce_renew_subscription } from "./commerce_renew_subscription.ts";
 import { events_notify_followers } from "./events_notify_followers.ts";
 import { finance_create_partitions } from "./finance_create_partitions.ts";
 import { finance_refresh_views } from "./finance_refresh_views.ts";
@@ -33,6 +35,8 @@ function helperTasks(options: TaskOptions): TaskList {
     auth_send_mail: makeAuthSendMail(createMailTransport(options.mail), options.mail),
     budget_open_periods,
     datarights_export: makeDatarightsExport(createMailTransport(options.mail)),
+    commerce_award_points,
+    commerce_renew_subscription,
     events_notify_followers,
     finance_create_partitions,
     finance_refresh_views,
