@@ -90,8 +90,8 @@ only and PERSISTED_OPERATIONS_FILE=FILE.`,
   "schema-check": `groundwork schema-check [--base REF]  (npm run schema:check)
 
 Compares docs/schema.graphql in the working tree (run npm run reference first
-after changing migrations or plugins) with the same file committed at REF
-(default main, or SCHEMA_BASE) using graphql-js's findBreakingChanges and
+after changing migrations or plugins) with the same file committed where HEAD
+left REF (git merge-base; default main, or SCHEMA_BASE; on REF itself, HEAD) using graphql-js's findBreakingChanges and
 findDangerousChanges, and lists every change. Exits 1 when a breaking change is
 not listed in docs/schema-changes.md, where each reviewed one says who is
 affected and how clients move (docs/clients.md#schema-changes).`,

@@ -2,7 +2,8 @@
  * `npm run schema:check`: what a change does to GraphQL clients. Compares the
  * schema in the working tree (docs/schema.graphql, which `npm run reference`
  * and tests/project/reference.test.ts keep equal to what the server builds)
- * with the one committed on a base branch (default `main`), using graphql-js's
+ * with the one committed where HEAD left a base branch (default `main`; on
+ * main itself, HEAD: what uncommitted work changes), using graphql-js's
  * findBreakingChanges and findDangerousChanges. A breaking change must be
  * listed in docs/schema-changes.md (reviewed: who is affected, how clients
  * move) or the check fails; tests/project/schema-check.test.ts runs it.
@@ -51,10 +52,26 @@ export function compareSchemas(baseSdl: string, currentSdl: string, reviewed: Re
   return { breaking, dangerous, unreviewed: breaking.filter((change) => !reviewed.has(changeKey(change))) };
 }
 
-/** docs/schema.graphql as committed on `base` (a branch, tag or commit). */
+const git = (args: string[], root: string) =>
+  execFileSync("git", args, { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, stdio: ["ignore", "pipe", "pipe"] });
+
+/**
+ * The commit to compare with: where HEAD left `base` (git merge-base), so a
+ * branch is judged on its own changes, not on what was merged into main since;
+ * on `base` itself that is HEAD, and the check shows what uncommitted work changes.
+ */
+export function baseCommit(base: string, root = projectRoot): string {
+  try {
+    return git(["merge-base", "HEAD", base], root).trim();
+  } catch {
+    return base;
+  }
+}
+
+/** docs/schema.graphql as committed at `base` (a branch, tag or commit), taken where HEAD left it. */
 export function schemaAt(base: string, root = projectRoot): string {
   try {
-    return execFileSync("git", ["show", `${base}:${schemaFile}`], { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, stdio: ["ignore", "pipe", "pipe"] });
+    return git(["show", `${baseCommit(base, root)}:${schemaFile}`], root);
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
     throw new Error(`schema:check cannot read ${schemaFile} at "${base}" (${stderr || (error as Error).message}); pass --base <ref> or set SCHEMA_BASE.`);

@@ -257,7 +257,8 @@ async function appFlow(browser: Browser, appUrl: string, api: Api, root: pg.Pool
 
   await step(page, "refresh: after the access token expires, concurrent queries share one refreshSession and succeed", async () => {
     const before = refreshCalls.length;
-    await page.waitForTimeout((accessTokenTtlSeconds + 1) * 1000);
+    // Past the token's lifetime and the 5 s clock tolerance the API allows (src/server/jwt.ts).
+    await page.waitForTimeout((accessTokenTtlSeconds + 7) * 1000);
     // A reload runs Me, Unread and Accounts at once, each with the expired token.
     await page.reload();
     await page.getByTestId("entry-sum").waitFor();
