@@ -69,7 +69,7 @@ declare
   v_rest text;
 begin
   v_rest := pg_catalog.regexp_replace(template_problem.text, '\{\{\s*[a-z][a-z0-9_]{0,39}\s*\}\}', '', 'g');
-  if v_rest ~ '\{\{|\}\}|\{%|%\}' then
+  if v_rest ~ '\{\{|\}\}|\{%|%\}' or template_problem.text ~ '\{\{\{|\}\}\}' then
     return query select 'MSTPL', 'a placeholder is written {{ name }} with a lowercase name (letters, digits, _); nothing else between {{ and }}';
     return;
   end if;
@@ -89,6 +89,7 @@ comment on function messaging_private.template_problem(text, text[]) is 'The fir
 create function messaging_private.tg_message_templates__validate() returns trigger
   language plpgsql
   volatile
+  security definer
   set search_path = ''
 as $$
 declare
@@ -114,7 +115,7 @@ begin
   return new;
 end;
 $$;
-comment on function messaging_private.tg_message_templates__validate() is 'Checks a template when saved (BADIN, MSTPL, MSVAR) and touches updated_at.';
+comment on function messaging_private.tg_message_templates__validate() is 'Checks a template when saved (BADIN, MSTPL, MSVAR) and touches updated_at. Security definer because the checks live in messaging_private, which API roles may not use.';
 create trigger _100_validate before insert or update on messaging.message_templates
   for each row execute function messaging_private.tg_message_templates__validate();
 
