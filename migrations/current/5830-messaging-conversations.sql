@@ -151,9 +151,11 @@ begin
     raise exception 'Some of these people do not exist or you cannot see them.' using errcode = 'NTFND';
   end if;
   insert into messaging.conversations (subject) values (start_conversation.subject) returning * into v_conversation;
-  insert into messaging.conversation_participants (conversation_id, user_id, last_read_at) values (v_conversation.conversation_id, v_me, pg_catalog.now());
+  insert into messaging.conversation_participants (conversation_id, user_id) values (v_conversation.conversation_id, v_me);
   insert into messaging.conversation_participants (conversation_id, user_id) select v_conversation.conversation_id, o from pg_catalog.unnest(v_others) o;
   insert into messaging.direct_messages (conversation_id, body) values (v_conversation.conversation_id, start_conversation.body);
+  update messaging.conversation_participants p set last_read_at = pg_catalog.now()
+   where p.conversation_id = v_conversation.conversation_id and p.user_id = v_me;
   return v_conversation;
 end;
 $$;
