@@ -86,7 +86,7 @@ create index embeddings_model_id_idx on ml.embeddings (model_id, entity_type);
 create index embeddings_positions_gin on ml.embeddings using gin (positions);
 create policy "everyone sees the embeddings of events they can see" on ml.embeddings for select to gw_anonymous, gw_user
   using (entity_type = 'event' and entity_id in (select e.event_id from events.events e));
-grant select (embedding_id, entity_type, entity_id, model_id, vector, created_at) on ml.embeddings to gw_anonymous, gw_user;
+grant select on ml.embeddings to gw_anonymous, gw_user;
 comment on table ml.embeddings is
   E'@behavior -insert -update -delete\nA vector of an entity (entity_type event) under a model: computed by the worker for hash-v1, or uploaded by an operator (mlPutEmbedding). Readable exactly when the entity is.';
 comment on column ml.embeddings.embedding_id is 'The embedding''s id.';
