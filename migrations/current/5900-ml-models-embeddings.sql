@@ -57,16 +57,16 @@ insert into ml.models (name, version, dimension, parameters, metrics, active) va
    '{"method": "feature hashing", "fields": {"category": 3, "title": 2, "venue": 1, "description": 1}, "tokens": "lowercase words of 2+ letters or digits, and word bigrams of the title", "hash": "md5, bucket = first 32 bits mod 256, sign = bit 33", "normalization": "L2"}',
    '{}', true);
 
--- The nonzero positions of a vector (1-based), for the candidate filter: vectors that share none have cosine 0.
-create function ml_private.nonzero_positions(vector real[]) returns integer[]
+-- The L2 norm of a vector (cosine divides by it).
+create function ml_private.vector_norm(vector real[]) returns double precision
   language sql
   immutable
   parallel safe
   set search_path = ''
 as $$
-  select coalesce(pg_catalog.array_agg(u.i order by u.i), '{}') from pg_catalog.unnest(nonzero_positions.vector) with ordinality u(v, i) where u.v <> 0
+  select pg_catalog.sqrt(pg_catalog.sum(x::double precision * x)) from pg_catalog.unnest(vector_norm.vector) x
 $$;
-comment on function ml_private.nonzero_positions(real[]) is 'The 1-based positions of a vector''s nonzero components.';
+comment on function ml_private.vector_norm(real[]) is 'The L2 norm of a vector.';
 
 create table ml.embeddings (
   embedding_id bigint generated always as identity primary key,
@@ -76,14 +76,13 @@ create table ml.embeddings (
   model_id uuid not null
     constraint embeddings_model_id_fkey references ml.models (model_id) on delete cascade,
   vector real[] not null,
-  positions integer[] generated always as (ml_private.nonzero_positions(vector)) stored,
+  norm double precision generated always as (ml_private.vector_norm(vector)) stored,
   source_hash text,
   created_at timestamptz not null default now(),
   constraint embeddings_entity_model_key unique (entity_type, entity_id, model_id)
 );
 alter table ml.embeddings enable row level security;
 create index embeddings_model_id_idx on ml.embeddings (model_id, entity_type);
-create index embeddings_positions_gin on ml.embeddings using gin (positions);
 create policy "everyone sees the embeddings of events they can see" on ml.embeddings for select to gw_anonymous, gw_user
   using (entity_type = 'event' and entity_id in (select e.event_id from events.events e));
 grant select on ml.embeddings to gw_anonymous, gw_user;
@@ -94,10 +93,52 @@ comment on column ml.embeddings.entity_type is 'What kind of entity (event).';
 comment on column ml.embeddings.entity_id is 'Which entity.';
 comment on column ml.embeddings.model_id is 'The model that made it.';
 comment on column ml.embeddings.vector is 'The vector (model dimension, finite numbers).';
-comment on column ml.embeddings.positions is E'@behavior -*\nNonzero positions (candidate filter).';
+comment on column ml.embeddings.norm is E'@behavior -*\nThe vector''s L2 norm.';
 comment on column ml.embeddings.source_hash is E'@behavior -*\nmd5 of the text it was computed from (hash-v1), to recompute only what changed.';
 comment on column ml.embeddings.created_at is 'When it was computed.';
 comment on constraint embeddings_model_id_fkey on ml.embeddings is E'@fieldName model\n@foreignFieldName embeddings';
+
+-- The nonzero components of every embedding, by position: an inverted index.
+-- The dot product of two vectors is the sum over the positions where both
+-- are nonzero, so joining the query's terms to these gives every candidate's
+-- exact dot product while touching only the postings of the query's
+-- positions (a dense vector simply has every position).
+create table ml.embedding_terms (
+  model_id uuid not null,
+  entity_type text not null,
+  entity_id uuid not null,
+  position integer not null,
+  value real not null,
+  constraint embedding_terms_pkey primary key (model_id, entity_type, position, entity_id),
+  constraint embedding_terms_embedding_fkey foreign key (entity_type, entity_id, model_id)
+    references ml.embeddings (entity_type, entity_id, model_id) on delete cascade
+);
+alter table ml.embedding_terms enable row level security;
+create index embedding_terms_embedding_idx on ml.embedding_terms (entity_type, entity_id, model_id);
+create policy "everyone sees the terms of events they can see" on ml.embedding_terms for select to gw_anonymous, gw_user
+  using (entity_type = 'event' and entity_id in (select e.event_id from events.events e));
+grant select on ml.embedding_terms to gw_anonymous, gw_user;
+comment on table ml.embedding_terms is
+  E'@behavior -*\nThe nonzero components of each embedding (position, value): the inverted index exact cosine search joins on. Kept by a trigger on ml.embeddings; readable exactly when the entity is.';
+
+create function ml_private.tg_embeddings__terms() returns trigger
+  language plpgsql
+  volatile
+  set search_path = ''
+as $$
+begin
+  delete from ml.embedding_terms t
+   where t.model_id = new.model_id and t.entity_type = new.entity_type and t.entity_id = new.entity_id;
+  insert into ml.embedding_terms (model_id, entity_type, entity_id, position, value)
+  select new.model_id, new.entity_type, new.entity_id, u.i, u.v
+    from pg_catalog.unnest(new.vector) with ordinality u(v, i)
+   where u.v <> 0;
+  return null;
+end;
+$$;
+comment on function ml_private.tg_embeddings__terms() is 'Rewrites an embedding''s terms when its vector is written.';
+create trigger _500_terms after insert or update of vector on ml.embeddings
+  for each row execute function ml_private.tg_embeddings__terms();
 
 create table ml.features (
   feature_id bigint generated always as identity primary key,

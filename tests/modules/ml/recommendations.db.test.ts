@@ -33,6 +33,15 @@ describe("similar events", () => {
       const rank = (id: string) => ids.indexOf(id);
       if (ids.includes(unrelated)) expect(rank(unrelated)).toBeGreaterThan(rank(twin));
       expect(asAnonymous[0]!.score).toBeGreaterThan(0.5);
+      // The scores from the inverted index are the exact cosine of the stored vectors.
+      const exact = await tx.asRoot(async () =>
+        (await tx.query<{ event_id: string; cosine: number }>(
+          `select c.entity_id as event_id, ml.cosine(s.vector, c.vector) as cosine from ml.embeddings s, ml.embeddings c
+            where s.entity_id = $1 and c.entity_id = any($2::uuid[]) and c.model_id = s.model_id`,
+          [source, ids],
+        )).rows,
+      );
+      for (const row of asAnonymous) expect(row.score).toBeCloseTo(exact.find((e) => e.event_id === row.event_id)!.cosine, 6);
       // Acting as itself, globex sees its private event, and it matches best (same text): it exists and would have matched.
       // Drafts are never recommended, not even to their organization.
       const asGlobex = (await similar(globex.claims)).map((row) => row.event_id);
