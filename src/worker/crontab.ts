@@ -21,4 +21,13 @@ export const crontab = [
   "* * * * * ticketing_expire_holds ?max=1",
   // Expired credit lots: their remainder moves to breakage revenue.
   "*/5 * * * * payments_expire_credit_lots ?max=1",
+  // Analytics: the current month and the next three always have a partition; retention drops what is older than 13 months.
+  "10 0 * * * analytics_create_partitions ?max=1",
+  "20 0 * * * analytics_drop_partitions ?max=1",
+  // Dashboards (refreshed concurrently: readers are never blocked), then audience insights.
+  "7 * * * * analytics_refresh_stats ?max=1",
+  "12 * * * * analytics_compute_audience ?max=1",
+  '30 3 * * * analytics_compute_audience ?max=1&id=analytics_compute_audience_full {"full":true}',
+  // Embeddings of new or changed events, and their features.
+  "*/5 * * * * ml_embed_events ?max=1",
 ].join("\n");

@@ -16,8 +16,9 @@ const { benchClients } = await import("./clients.ts");
 const { benchBudget } = await import("./budget.ts");
 const { benchTicketing } = await import("./ticketing.ts");
 const { benchCommerce } = await import("./commerce.ts");
+const { benchAnalytics } = await import("./analytics.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, clients, pooled, recovery, outbox, audit, ledger, capstone, events, budget, ticketing) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, clients, pooled, recovery, outbox, audit, ledger, capstone, events, budget, ticketing, analytics) runs only those; each takes minutes. */
 /** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events, ticketing, commerce) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
@@ -249,6 +250,35 @@ try {
     console.log(`  inserts, one per statement   expenses.create_expense ${rate(budget.inserts.functionPerSecond, "rows")}   plain insert into an unconstrained copy ${rate(budget.inserts.plainPerSecond, "rows")}   ratio ${budget.inserts.ratio.toFixed(2)}`);
     console.log(`    baseline: select 1 on the same connection   p50 ${ms(budget.summary.baselineP50Ms)}   p99 ${ms(budget.summary.baselineP99Ms)}`);
     console.log(JSON.stringify({ budget }));
+  }
+
+  if (runs("analytics")) {
+    const a = await benchAnalytics(db, {
+      ingestRows: Number(process.env.BENCH_ANALYTICS_INGEST_ROWS ?? 100_000),
+      rows: Number(process.env.BENCH_ANALYTICS_ROWS ?? 2_000_000),
+      events: Number(process.env.BENCH_ANALYTICS_EVENTS ?? 1_000),
+      recipients: Number(process.env.BENCH_ANALYTICS_RECIPIENTS ?? 10_000),
+      similarEvents: Number(process.env.BENCH_ANALYTICS_SIMILAR_EVENTS ?? 100_000),
+    });
+    const { ingestion, dashboard, messaging, similar } = a;
+    console.log(`\nAnalytics: impression ingestion, ${ingestion.endpoint.rows.toLocaleString("en-US")} rows`);
+    console.log(`  POST /analytics/impressions (groundwork serve, ${ingestion.endpoint.clients} clients, batches of ${ingestion.endpoint.batch})  ${rate(ingestion.endpoint.rowsPerSecond, "rows")}   ${fmt(ingestion.endpoint.ms)}`);
+    console.log(`  baseline: COPY into the same partitioned table                       ${rate(ingestion.copy.rowsPerSecond, "rows")}   ${fmt(ingestion.copy.ms)}`);
+    console.log(`    ratio ${ingestion.ratio.toFixed(2)} (target ≥ 0.3 ${check(ingestion.ratio >= 0.3)})`);
+    console.log(`Analytics: dashboard, 30 days of one event (${dashboard.rows.toLocaleString("en-US")} impressions over 90 days, ${dashboard.events} events; load ${fmt(dashboard.loadMs)}, concurrent refresh ${fmt(dashboard.refreshMs)})`);
+    console.log(`  from the materialized view (as the organization)  p50 ${ms(dashboard.mv.p50Ms)}   p99 ${ms(dashboard.mv.p99Ms)}   ${dashboard.mv.days} days`);
+    console.log(`  the same aggregate over raw impressions           p50 ${ms(dashboard.raw.p50Ms)}   p99 ${ms(dashboard.raw.p99Ms)}   ${dashboard.raw.days} days`);
+    console.log(`    raw / view ${dashboard.ratio.toFixed(1)}×   same totals ${check(dashboard.sameAnswer)}   (seed: < 100 ms vs 5-10 s)`);
+    console.log(`  the seed's query: the organization's busiest event-days of the last 30 days, top 20`);
+    console.log(`    from the materialized view   p50 ${ms(dashboard.organization.mv.p50Ms)}   p99 ${ms(dashboard.organization.mv.p99Ms)}`);
+    console.log(`    over raw impressions         p50 ${ms(dashboard.organization.raw.p50Ms)}   p99 ${ms(dashboard.organization.raw.p99Ms)}   raw / view ${dashboard.organization.ratio.toFixed(1)}×`);
+    console.log(`Messaging: fan-out of one message job to ${messaging.fanOut.recipients.toLocaleString("en-US")} followers (worker concurrency 4)`);
+    console.log(`  ${rate(messaging.fanOut.notificationsPerSecond, "notifications")}   ${fmt(messaging.fanOut.ms)}   delivered ${messaging.fanOut.delivered}`);
+    console.log(`  baseline: bare graphile-worker, ${messaging.bare.jobs} no-op jobs   ${rate(messaging.bare.jobsPerSecond, "jobs")}`);
+    console.log(`    ratio ${messaging.ratio.toFixed(2)} (target ≥ 0.5 ${check(messaging.ratio >= 0.5)})`);
+    console.log(`ML: similar events over ${similar.events.toLocaleString("en-US")} events (hash-v1, exact cosine; seeding and embedding ${fmt(similar.seedMs)})`);
+    console.log(`  ml.similar_events(id, 10) as gw_anonymous, ${similar.queries} queries   p50 ${ms(similar.p50Ms)}   p99 ${ms(similar.p99Ms)}   mean results ${similar.meanResults.toFixed(1)}`);
+    console.log(JSON.stringify({ analytics: a }));
   }
 } finally {
   await db.drop();
