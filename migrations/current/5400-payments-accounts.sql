@@ -144,13 +144,14 @@ create function payments.open_wallet(currency text) returns ledger.accounts
   set search_path = ''
 as $$
 declare
+  v_id bigint;
   v_account ledger.accounts;
 begin
   if auth.uid() is null then
     raise exception 'You must be signed in to open a wallet.' using errcode = 'LOGIN';
   end if;
-  select a.* into v_account from ledger.accounts a
-   where a.account_id = payments_private.user_wallet(auth.uid(), open_wallet.currency);
+  v_id := payments_private.user_wallet(auth.uid(), open_wallet.currency);
+  select a.* into v_account from ledger.accounts a where a.account_id = v_id;
   return v_account;
 end;
 $$;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure is reported next to a baseline measured in the
  * same run on the same machine. Results are recorded in docs/benchmarks.md.
- * BENCH_ONLY=startup,outbox,audit,ledger,events runs a subset (default: all).
+ * BENCH_ONLY=startup,outbox,audit,ledger,events,ticketing runs a subset (default: all).
  */
 process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
@@ -11,8 +11,9 @@ const { benchCapstone } = await import("./capstone.ts");
 const { benchLedger } = await import("./ledger.ts");
 const { benchApi } = await import("./api.ts");
 const { benchEvents } = await import("./events.ts");
+const { benchTicketing } = await import("./ticketing.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events, ticketing) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -124,6 +125,20 @@ try {
     else console.log("  reference: pgbench not on PATH, skipped");
     console.log(`  books consistent after the run (verify(), currency totals): ${check(ledger.consistent)}`);
     console.log(JSON.stringify({ ledger }));
+  }
+
+  if (runs("ticketing")) {
+    const ticketing = await benchTicketing(db, {
+      checkouts: Number(process.env.BENCH_TICKETING_CHECKOUTS ?? 4_000),
+      rounds: Number(process.env.BENCH_TICKETING_ROUNDS ?? 3),
+    });
+    const { race } = ticketing;
+    console.log(`\nTicketing (${ticketing.clients} clients, ${ticketing.checkoutsPerRound.toLocaleString("en-US")} calls per phase, ${ticketing.events.toLocaleString("en-US")} events of ${ticketing.organizations} organizations, ${ticketing.buyers.toLocaleString("en-US")} buyers, median of ${ticketing.rounds} rounds)`);
+    console.log(`  checkout, one ticket of a random event   ${rate(ticketing.checkoutsPerSecond, "checkouts")}   ledger.post_transfer in the same run ${rate(ticketing.transfersPerSecond, "transfers")}   ratio ${ticketing.ratio.toFixed(2)} (target ≥ 0.4 ${check(ticketing.ratio >= 0.4)})`);
+    console.log(`    round ratios ${ticketing.roundRatios.map((r) => r.toFixed(2)).join(", ")}   failed checkouts ${ticketing.checkoutErrors}`);
+    console.log(`  last ${race.seats} tickets, ${race.buyers} concurrent buyers (pool of 50 connections): ${fmt(race.wallMs)}   sold ${race.sold}   refused TKSLD ${race.refused}   other errors ${race.otherErrors.length} ${check(race.sold === race.seats && race.otherErrors.length === 0)}   retries 0 (none needed)`);
+    console.log(`  books consistent after the run (verify(), currency totals): ${check(ticketing.consistent)}`);
+    console.log(JSON.stringify({ ticketing }));
   }
 
   if (runs("events")) {
