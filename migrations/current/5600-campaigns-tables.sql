@@ -283,7 +283,7 @@ comment on column campaigns.ad_impressions.creative_id is 'The creative shown.';
 comment on column campaigns.ad_impressions.event_id is 'The event page it was shown on, if any.';
 comment on column campaigns.ad_impressions.organization_id is 'The campaign''s organization (for isolation without a join).';
 comment on column campaigns.ad_impressions.cost is 'What it cost: the campaign''s impression rate when it was counted.';
-comment on constraint ad_impressions_campaign_id_fkey on campaigns.ad_impressions is E'@fieldName campaign\n@foreignFieldName impressions';
+comment on constraint ad_impressions_campaign_id_fkey on campaigns.ad_impressions is E'@fieldName campaign\n@foreignFieldName adImpressions';
 comment on constraint ad_impressions_creative_id_fkey on campaigns.ad_impressions is E'@fieldName creative\n@foreignFieldName impressions';
 comment on constraint ad_impressions_event_id_fkey on campaigns.ad_impressions is E'@fieldName event\n@foreignFieldName adImpressions';
 
@@ -384,7 +384,7 @@ comment on column campaigns.ad_clicks.campaign_id is 'The campaign.';
 comment on column campaigns.ad_clicks.organization_id is 'The campaign''s organization.';
 comment on column campaigns.ad_clicks.occurred_at is 'When it was recorded.';
 comment on column campaigns.ad_clicks.cost is 'What it cost: the campaign''s click rate when it was counted.';
-comment on constraint ad_clicks_campaign_id_fkey on campaigns.ad_clicks is E'@fieldName campaign\n@foreignFieldName clicks';
+comment on constraint ad_clicks_campaign_id_fkey on campaigns.ad_clicks is E'@fieldName campaign\n@foreignFieldName adClicks';
 comment on constraint ad_clicks_impression_fkey on campaigns.ad_clicks is E'@fieldName impression\n@foreignFieldName clicks';
 
 --------------------------------------------------------------------------------

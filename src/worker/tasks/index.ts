@@ -2,6 +2,8 @@ import type { TaskList, WorkerUtils } from "graphile-worker";
 import { defaultTaskOptions, type TaskOptions } from "../../config.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { createMailTransport } from "../../mail/transport.ts";
+import { campaigns_create_partitions } from "./campaigns_create_partitions.ts";
+import { campaigns_settle_spend } from "./campaigns_settle_spend.ts";
 import { auth_cleanup_links } from "./auth_cleanup_links.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
 import { makeAuthSendMail } from "./auth_send_mail.ts";
@@ -14,6 +16,8 @@ import { makeOpsGcJobQueues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver } from "./outbox_deliver.ts";
 import { outbox_sweep } from "./outbox_sweep.ts";
 import { payments_expire_credit_lots } from "./payments_expire_credit_lots.ts";
+import { sponsorship_compute_matches } from "./sponsorship_compute_matches.ts";
+import { sponsorship_expire_proposals } from "./sponsorship_expire_proposals.ts";
 import { ticketing_expire_holds } from "./ticketing_expire_holds.ts";
 
 /** What some tasks need beyond their job helpers. */
@@ -28,6 +32,8 @@ function helperTasks(options: TaskOptions): TaskList {
     audit_seal,
     auth_cleanup_links,
     auth_cleanup_refresh_token_blacklist,
+    campaigns_create_partitions,
+    campaigns_settle_spend,
     auth_send_mail: makeAuthSendMail(createMailTransport(options.mail), options.mail),
     events_notify_followers,
     finance_create_partitions,
@@ -37,6 +43,8 @@ function helperTasks(options: TaskOptions): TaskList {
     outbox_deliver: makeOutboxDeliver(options.webhooks),
     outbox_sweep,
     payments_expire_credit_lots,
+    sponsorship_compute_matches,
+    sponsorship_expire_proposals,
     ticketing_expire_holds,
   };
 }

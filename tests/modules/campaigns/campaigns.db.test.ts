@@ -145,7 +145,7 @@ describe("campaigns: settlement", () => {
         { amount: String(400 * 3 + 7 * 25), impressions: "400", clicks: "7", wallet_id: ad.walletId },
         { amount: String(100 * 3 + 2 * 25), impressions: "100", clicks: "2", wallet_id: ad.walletId },
       ]);
-      expect((await footprint(tx)).transactions).toBe(before.transactions + 2);
+      expect((await footprint(tx)).transactions).toBe(before.transactions! + 2);
       expect(await balance(tx, ad.walletId)).toBe(100_000 - spend);
       expect(await balance(tx, revenue)).toBe(spend);
       const reconciled = await tx.asRoot(() => one<Record<string, unknown>>(tx, "select * from campaigns.reconcile($1)", [campaignId]));

@@ -53,13 +53,13 @@ export async function activeCampaign(tx: TestTransaction, advertiser: Advertiser
 
 export const ids = (n: number): string[] => Array.from({ length: n }, () => randomUUID());
 
-export interface BatchResult {
+export type BatchResult = {
   accepted: number;
   duplicates: number;
   refused: number;
   spent: string;
   remaining: string;
-}
+};
 
 /** campaigns.record_impressions as `claims`. */
 export async function impressions(tx: TestTransaction, claims: Claims, campaignId: string, creativeId: string, impressionIds: string[]): Promise<BatchResult> {
