@@ -40,6 +40,7 @@ describe("campaigns jobs", () => {
     // The furthest month ahead (empty) is missing; the job creates it again.
     const { rows: [furthest] } = await db.query<{ name: string }>(
       `select to_char(date_trunc('month', now() at time zone 'UTC') + interval '3 months', '"ad_impressions_y"YYYY"m"MM') as name`);
+    await db.query(`alter table campaigns.ad_impressions detach partition campaigns_private.${furthest!.name}`);
     await db.query(`drop table campaigns_private.${furthest!.name}`);
     await runTask("campaigns_create_partitions");
     const { rows } = await db.query<{ name: string }>(
