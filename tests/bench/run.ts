@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure is reported next to a baseline measured in the
  * same run on the same machine. Results are recorded in docs/benchmarks.md.
- * BENCH_ONLY=startup,outbox,audit,ledger,events,ticketing runs a subset (default: all).
+ * BENCH_ONLY=startup,outbox,audit,ledger,events,ticketing,sponsorship runs a subset (default: all).
  */
 process.env.GRAPHILE_ENV ??= "production";
 const { benchStartup } = await import("./startup.ts");
@@ -12,8 +12,9 @@ const { benchLedger } = await import("./ledger.ts");
 const { benchApi } = await import("./api.ts");
 const { benchEvents } = await import("./events.ts");
 const { benchTicketing } = await import("./ticketing.ts");
+const { benchSponsorship } = await import("./sponsorship.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events, ticketing) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events, ticketing, sponsorship) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -139,6 +140,22 @@ try {
     console.log(`  last ${race.seats} tickets, ${race.buyers} concurrent buyers (pool of 50 connections): ${fmt(race.wallMs)}   sold ${race.sold}   refused TKSLD ${race.refused}   other errors ${race.otherErrors.length} ${check(race.sold === race.seats && race.otherErrors.length === 0)}   retries 0 (none needed)`);
     console.log(`  books consistent after the run (verify(), currency totals): ${check(ticketing.consistent)}`);
     console.log(JSON.stringify({ ticketing }));
+  }
+
+  if (runs("sponsorship")) {
+    const sponsorship = await benchSponsorship(db, {
+      batches: Number(process.env.BENCH_SPONSORSHIP_BATCHES ?? 20),
+      batch: Number(process.env.BENCH_SPONSORSHIP_BATCH ?? 1_000),
+      rounds: Number(process.env.BENCH_SPONSORSHIP_ROUNDS ?? 3),
+      lifecycles: Number(process.env.BENCH_SPONSORSHIP_LIFECYCLES ?? 1_600),
+    });
+    const { ingestion, escrowLifecycle: escrow } = sponsorship;
+    console.log(`\nCampaigns and sponsorship (${ingestion.clients} clients, median of ${ingestion.rounds} rounds of ${ingestion.rowsPerRound.toLocaleString("en-US")} rows)`);
+    console.log(`  impressions through campaigns.record_impressions (batches of ${ingestion.batch}, budget and cap checked)   ${rate(ingestion.endpointRowsPerSecond, "rows")}   COPY into the same partitioned table ${rate(ingestion.copyRowsPerSecond, "rows")}   ratio ${ingestion.ratio.toFixed(2)} (target ≥ 0.3 ${check(ingestion.ratio >= 0.3)})`);
+    console.log(`    round ratios ${ingestion.roundRatios.map((r) => r.toFixed(2)).join(", ")}   counted ${sponsorship.counted.toLocaleString("en-US")} of ${(ingestion.rowsPerRound * ingestion.rounds).toLocaleString("en-US")} sent`);
+    console.log(`  escrow lifecycle fund -> lock -> approve (release), ${escrow.clients} clients   ${rate(escrow.lifecyclesPerSecond, "lifecycles")} (${rate(escrow.stepsPerSecond, "steps")})   ${escrow.lifecycles} lifecycles, released ${escrow.released}, errors ${escrow.errors}, escrow accounts not empty ${escrow.escrowAccountsNotEmpty}`);
+    console.log(`  books consistent after the run (verify()): ${check(escrow.consistent)}`);
+    console.log(JSON.stringify({ sponsorship }));
   }
 
   if (runs("events")) {
