@@ -158,6 +158,7 @@ declare
   v_item_id uuid := gen_random_uuid();
   v_order_id uuid := gen_random_uuid();
   v_subtotal bigint;
+  v_fee bigint;
   v_tx ledger.transactions;
   v_outbox bigint;
 begin
@@ -220,9 +221,10 @@ begin
   update ticketing.ticket_tiers t set sold = t.sold + v_quantity where t.tier_id = v_tier.tier_id;
 
   v_subtotal := v_tier.price * v_quantity;
+  v_fee := case when v_subtotal > 0 then payments.fee_for(v_tier.organization_id, v_subtotal) else 0 end;
   insert into ticketing.orders (order_id, event_id, user_id, organization_id, client_key, currency, subtotal, fee, total)
   values (v_order_id, v_tier.event_id, v_user, v_tier.organization_id, checkout.client_key, v_tier.currency, v_subtotal,
-          case when v_subtotal > 0 then payments.fee_for(v_tier.organization_id, v_subtotal) else 0 end, v_subtotal);
+          v_fee, v_subtotal);
   insert into ticketing.order_items (order_item_id, order_id, tier_id, quantity, unit_price)
   values (v_item_id, v_order_id, v_tier.tier_id, v_quantity, v_tier.price);
   insert into ticketing.tickets (event_id, tier_id, order_item_id, organization_id, owner_user_id)
@@ -232,7 +234,7 @@ begin
   -- Money last: the ledger's hot rows (receivable, revenue) are locked for the shortest time.
   if v_subtotal > 0 then
     v_tx := payments.post_sale(v_user, v_tier.organization_id, v_subtotal, v_tier.currency,
-      'ticketing.checkout:' || v_order_id::text, 'Tickets', pg_catalog.jsonb_build_object('orderId', v_order_id));
+      'ticketing.checkout:' || v_order_id::text, 'Tickets', pg_catalog.jsonb_build_object('orderId', v_order_id), v_fee);
   end if;
   update ticketing.orders o set transaction_id = v_tx.transaction_id where o.order_id = v_order_id
   returning * into v_order;

@@ -33,6 +33,33 @@ on conflict (namespace, code) do update set label = excluded.label, description 
 -- Accounts. One function opens (or finds) every account this module uses; the
 -- codes are fixed so that a concurrent first use finds the same row.
 
+-- One static statement per kind of owner, so that each is an index lookup on
+-- ledger.accounts (owner_user_id, organization_id, code): "is not distinct
+-- from" is not indexable, and a seq scan of every account per checkout is.
+create function payments_private.find_account(owner_user_id uuid, organization_id uuid, code text) returns bigint
+  language plpgsql
+  stable
+  set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_id bigint;
+begin
+  if find_account.owner_user_id is not null then
+    select a.account_id into v_id from ledger.accounts a
+     where a.owner_user_id = find_account.owner_user_id and a.organization_id is null and a.code = find_account.code;
+  elsif find_account.organization_id is not null then
+    select a.account_id into v_id from ledger.accounts a
+     where a.owner_user_id is null and a.organization_id = find_account.organization_id and a.code = find_account.code;
+  else
+    select a.account_id into v_id from ledger.accounts a
+     where a.owner_user_id is null and a.organization_id is null and a.code = find_account.code;
+  end if;
+  return v_id;
+end;
+$$;
+comment on function payments_private.find_account(uuid, uuid, text) is 'The ledger account of this owner (a user, an organization, or none: the system) and code, if opened.';
+
 create function payments_private.account(
   owner_user_id uuid, organization_id uuid, code text, name text, currency text, kind text, allow_negative boolean
 ) returns bigint
@@ -44,11 +71,8 @@ as $$
 declare
   v_id bigint;
 begin
-  select a.account_id into v_id from ledger.accounts a
-   where a.owner_user_id is not distinct from account.owner_user_id
-     and a.organization_id is not distinct from account.organization_id
-     and a.code = account.code;
-  if found then
+  v_id := payments_private.find_account(account.owner_user_id, account.organization_id, account.code);
+  if v_id is not null then
     return v_id;
   end if;
   if not exists (select 1 from ledger.currencies c where c.code = account.currency) then
@@ -60,10 +84,7 @@ begin
   on conflict (owner_user_id, organization_id, code) do nothing
   returning account_id into v_id;
   if v_id is null then
-    select a.account_id into v_id from ledger.accounts a
-     where a.owner_user_id is not distinct from account.owner_user_id
-       and a.organization_id is not distinct from account.organization_id
-       and a.code = account.code;
+    v_id := payments_private.find_account(account.owner_user_id, account.organization_id, account.code);
   end if;
   return v_id;
 end;
@@ -209,19 +230,20 @@ revoke execute on function payments.fee_for(uuid, bigint) from public;
 -- security-definer functions (not granted to API roles).
 
 create function payments.post_sale(
-  buyer_id uuid, organization_id uuid, amount bigint, currency text, idempotency_key text, memo text, metadata jsonb
+  buyer_id uuid, organization_id uuid, amount bigint, currency text, idempotency_key text, memo text, metadata jsonb,
+  fee bigint default null
 ) returns ledger.transactions
   language plpgsql
   volatile
   set search_path = ''
 as $$
 declare
-  v_fee bigint := payments.fee_for(post_sale.organization_id, post_sale.amount);
+  v_fee bigint := coalesce(post_sale.fee, payments.fee_for(post_sale.organization_id, post_sale.amount));
   v_entries ledger.entry_input[];
   v_tx ledger.transactions;
 begin
-  if post_sale.amount is null or post_sale.amount <= 0 then
-    raise exception 'A sale is a positive amount of minor units.' using errcode = 'BADIN';
+  if post_sale.amount is null or post_sale.amount <= 0 or v_fee < 0 or v_fee > post_sale.amount then
+    raise exception 'A sale is a positive amount of minor units, its fee between 0 and the amount.' using errcode = 'BADIN';
   end if;
   v_entries := array[
     row(payments_private.user_wallet(post_sale.buyer_id, post_sale.currency), -post_sale.amount, post_sale.currency)::ledger.entry_input,
@@ -236,9 +258,9 @@ begin
   return v_tx;
 end;
 $$;
-comment on function payments.post_sale(uuid, uuid, bigint, text, text, text, jsonb) is
-  E'@behavior -queryField -mutationField -typeField\nOne ledger transaction (kind payments.sale) for a purchase: the buyer''s wallet -amount, the organization''s receivable +(amount - fee), the platform''s revenue from that organization +fee (the seed''s example: -10000, +9500, +500). For other modules'' security-definer functions (ticketing checkout, later commerce), which decide that the buyer is the caller; not granted to API roles. Errors: LFUND (the wallet does not hold enough), PYCUR, LIDEM.';
-revoke execute on function payments.post_sale(uuid, uuid, bigint, text, text, text, jsonb) from public;
+comment on function payments.post_sale(uuid, uuid, bigint, text, text, text, jsonb, bigint) is
+  E'@behavior -queryField -mutationField -typeField\nOne ledger transaction (kind payments.sale) for a purchase: the buyer''s wallet -amount, the organization''s receivable +(amount - fee), the platform''s revenue from that organization +fee (the seed''s example: -10000, +9500, +500); fee defaults to payments.fee_for (the caller may pass what it computed with it). For other modules'' security-definer functions (ticketing checkout, later commerce), which decide that the buyer is the caller; not granted to API roles. Errors: LFUND (the wallet does not hold enough), PYCUR, LIDEM.';
+revoke execute on function payments.post_sale(uuid, uuid, bigint, text, text, text, jsonb, bigint) from public;
 
 create function payments.post_refund(
   sale_transaction_id bigint, amount bigint, fee bigint, idempotency_key text, memo text, metadata jsonb, actor uuid

@@ -37,6 +37,7 @@ create index credit_lots_wallet_id_idx on payments.credit_lots (wallet_id, expir
 create index credit_lots_org_wallet_id_idx on payments.credit_lots (org_wallet_id, expires_at) where org_wallet_id is not null;
 create index credit_lots_grant_transaction_id_idx on payments.credit_lots (grant_transaction_id);
 create index credit_lots_breakage_transaction_id_idx on payments.credit_lots (breakage_transaction_id) where breakage_transaction_id is not null;
+create index credit_lots_live_idx on payments.credit_lots (coalesce(wallet_id, org_wallet_id)) where remaining > 0;
 create index credit_lots_expiring_idx on payments.credit_lots (expires_at) where remaining > 0 and expires_at is not null;
 
 create policy "users see the lots of the wallets they see"
@@ -121,10 +122,16 @@ create function payments_private.consume_lots(wallet_id bigint, amount bigint) r
   volatile
   set search_path = ''
 as $$
-  with locked as (
+  -- The common case, a wallet without live lots, is one probe of credit_lots_live_idx.
+  with has_lots as (
+    select 1 from payments.credit_lots l
+     where coalesce(l.wallet_id, l.org_wallet_id) = consume_lots.wallet_id and l.remaining > 0
+     limit 1
+  ), locked as (
     select l.lot_id, l.remaining, l.expires_at, l.created_at
       from payments.credit_lots l
-     where (l.wallet_id = consume_lots.wallet_id or l.org_wallet_id = consume_lots.wallet_id)
+     where exists (select 1 from has_lots)
+       and coalesce(l.wallet_id, l.org_wallet_id) = consume_lots.wallet_id
        and l.remaining > 0 and (l.expires_at is null or l.expires_at > pg_catalog.now())
      order by l.lot_id
        for update

@@ -135,8 +135,9 @@ try {
     });
     const { race } = ticketing;
     console.log(`\nTicketing (${ticketing.clients} clients, ${ticketing.checkoutsPerRound.toLocaleString("en-US")} calls per phase, ${ticketing.events.toLocaleString("en-US")} events of ${ticketing.organizations} organizations, ${ticketing.buyers.toLocaleString("en-US")} buyers, median of ${ticketing.rounds} rounds)`);
-    console.log(`  checkout, one ticket of a random event   ${rate(ticketing.checkoutsPerSecond, "checkouts")}   ledger.post_transfer in the same run ${rate(ticketing.transfersPerSecond, "transfers")}   ratio ${ticketing.ratio.toFixed(2)} (target ≥ 0.4 ${check(ticketing.ratio >= 0.4)})`);
+    console.log(`  checkout, one ticket of a random event   ${rate(ticketing.checkoutsPerSecond, "checkouts")}   ledger.post_transfer in the same run ${rate(ticketing.transfersPerSecond, "transfers")}   ratio ${ticketing.ratio.toFixed(2)} (target ≥ 0.4 ${check(ticketing.ratio >= 0.4 && ticketing.checkoutErrors === 0)})`);
     console.log(`    round ratios ${ticketing.roundRatios.map((r) => r.toFixed(2)).join(", ")}   failed checkouts ${ticketing.checkoutErrors}`);
+    console.log(`    diagnostic, one round with the notifications' pg_notify trigger off: ${rate(ticketing.withoutNotify.checkoutsPerSecond, "checkouts")} vs ${rate(ticketing.withoutNotify.transfersPerSecond, "transfers")}, ratio ${ticketing.withoutNotify.ratio.toFixed(2)}`);
     console.log(`  last ${race.seats} tickets, ${race.buyers} concurrent buyers (pool of 50 connections): ${fmt(race.wallMs)}   sold ${race.sold}   refused TKSLD ${race.refused}   other errors ${race.otherErrors.length} ${check(race.sold === race.seats && race.otherErrors.length === 0)}   retries 0 (none needed)`);
     console.log(`  books consistent after the run (verify(), currency totals): ${check(ticketing.consistent)}`);
     console.log(JSON.stringify({ ticketing }));

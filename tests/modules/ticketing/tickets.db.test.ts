@@ -158,6 +158,24 @@ describe("the ticket state machine", () => {
     });
   });
 
+  it("moves orders only paid -> partially_refunded -> refunded, or paid -> refunded", async () => {
+    await withTransaction(async (tx) => {
+      const shop = await createShop(tx, "tkom");
+      const buyer = await createBuyer(tx, "tkomb");
+      const order = await checkout(tx, buyer.claims, shop.tierId, 1);
+      const move = (to: string) => tx.asRoot(() => tx.errorCode(() => tx.query("update ticketing.orders set status = $2 where order_id = $1", [order.order_id, to])));
+      await tx.query("savepoint o");
+      expect(await move("refunded")).toBeUndefined();
+      expect(await move("paid")).toBe("RGTRN");
+      expect(await move("partially_refunded")).toBe("RGTRN");
+      await tx.query("rollback to savepoint o");
+      expect(await move("partially_refunded")).toBeUndefined();
+      expect(await move("paid")).toBe("RGTRN");
+      expect(await move("refunded")).toBeUndefined();
+      expect(await move("unknown")).toBe("RTYPE");
+    });
+  });
+
   it("cancels an issued ticket without money, by an admin, once", async () => {
     await withTransaction(async (tx) => {
       const shop = await createShop(tx, "tkcn");
