@@ -51,6 +51,13 @@ export interface ApiLimits {
   metricsToken: string | undefined;
   /** POST /webhooks/:source: its own rate limit and concurrency (docs/modules/inbox.md). */
   inbox: InboxRouteOptions;
+  /** POST /analytics/impressions: batches per window per client IP (docs/modules/analytics.md). */
+  ingest: IngestRouteOptions;
+}
+
+export interface IngestRouteOptions {
+  /** Batches per minute per client IP, shared by every API process through ops_private.rate_limits (0: no limit). */
+  batchesPerMinute: number;
 }
 
 export interface InboxRouteOptions {
@@ -84,6 +91,7 @@ export const apiDefaults = {
   rateLimit: { windowSeconds: 60, perIp: 1200, perUser: 600, signInPerIp: 20, signInWindowSeconds: 300 },
   shutdownTimeoutMs: 10_000,
   inbox: { ratePerMinute: 600, concurrency: 4 },
+  ingest: { batchesPerMinute: 600 },
 } as const;
 
 /** Limits for code that starts an API without a Config (tests, benchmarks). */
@@ -92,6 +100,7 @@ export function defaultApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits 
     ...apiDefaults,
     rateLimit: { ...apiDefaults.rateLimit },
     inbox: { ...apiDefaults.inbox },
+    ingest: { ...apiDefaults.ingest },
     introspection: true,
     graphiql: true,
     persistedOperations: "off",
@@ -205,6 +214,7 @@ const EnvSchema = z.object({
   METRICS: optional(booleanString),
   INBOX_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(apiDefaults.inbox.ratePerMinute),
   INBOX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(apiDefaults.inbox.concurrency),
+  INGEST_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000).default(apiDefaults.ingest.batchesPerMinute),
   SMTP_URL: optional(z.string().refine((value) => /^smtps?:\/\/[^\s]+$/.test(value), "must be an smtp:// or smtps:// URL")),
   MAIL_DIR: optional(z.string()),
   MAIL_FROM: z.string().min(3).default(mailDefaults.from),
@@ -363,6 +373,7 @@ function apiLimitsFrom(env: Env): ApiLimits {
     metrics: env.METRICS ?? (!production || env.METRICS_TOKEN !== undefined),
     metricsToken: env.METRICS_TOKEN,
     inbox: { ratePerMinute: env.INBOX_RATE_LIMIT_PER_MINUTE, concurrency: env.INBOX_CONCURRENCY },
+    ingest: { batchesPerMinute: env.INGEST_RATE_LIMIT_PER_MINUTE },
   };
 }
 

@@ -15,6 +15,7 @@ import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "../config.ts"
 import { createMetrics, metricsHandler, type Metrics } from "./metrics.ts";
 import { loadManifest, operationNamesOf, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
+import { ingestRouter } from "./ingest.ts";
 import { createRateLimiter, rateLimit, type DocumentOf } from "./rateLimit.ts";
 import { recordErrors, startRecord } from "./requestContext.ts";
 import { attachWebSockets } from "./websocket.ts";
@@ -141,7 +142,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
       const pathname = req.originalUrl.split("?")[0] ?? "";
       const route = ["/graphql", "/graphiql", "/healthz", "/readyz", "/metrics"].includes(pathname)
         ? pathname
-        : pathname.startsWith("/webhooks/") ? "/webhooks/:source" : "other";
+        : pathname.startsWith("/webhooks/") ? "/webhooks/:source" : pathname === "/analytics/impressions" ? pathname : "other";
       if (metrics) {
         metrics.observeHttp({ method: req.method, route, status: res.statusCode }, elapsed);
         if (route === "/graphql" && req.method !== "OPTIONS") metrics.observeGraphql(record, elapsed);
@@ -198,6 +199,21 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   });
   if (metrics) app.get("/metrics", metricsHandler(metrics, limits.metricsToken));
   app.use(inboxRouter(pool, logger, limits.inbox));
+  if (limits.corsOrigins.length > 0) {
+    app.use(
+      "/analytics/impressions",
+      cors({
+        origin: limits.corsOrigins.includes("*") ? "*" : limits.corsOrigins,
+        methods: ["POST", "OPTIONS"],
+        allowedHeaders: ["Authorization", "Content-Type"],
+        exposedHeaders: ["X-Request-Id", "Retry-After"],
+        maxAge: 600,
+      }),
+    );
+  }
+  // Beacons: an optional bearer token (a bad one is a 401), then the route's own limit and checks.
+  app.use("/analytics/impressions", authenticate(tokenService));
+  app.use(ingestRouter(pool, logger, limits.ingest, limits.statementTimeoutMs));
   if (limits.corsOrigins.length > 0) {
     app.use(
       "/graphql",

@@ -27,4 +27,13 @@ export const crontab = [
   "*/5 * * * * campaigns_settle_spend ?max=1",
   // campaigns.ad_impressions: the current month and the next three always have a partition.
   "10 0 * * * campaigns_create_partitions ?max=1",
+  // Analytics: the current month and the next three always have a partition; retention drops what is older than 13 months.
+  "10 0 * * * analytics_create_partitions ?max=1",
+  "20 0 * * * analytics_drop_partitions ?max=1",
+  // Dashboards (refreshed concurrently: readers are never blocked), then audience insights.
+  "7 * * * * analytics_refresh_stats ?max=1",
+  "12 * * * * analytics_compute_audience ?max=1",
+  '30 3 * * * analytics_compute_audience ?max=1 {"full":true}',
+  // Embeddings of new or changed events, and their features.
+  "*/5 * * * * ml_embed_events ?max=1",
 ].join("\n");

@@ -280,7 +280,7 @@ async function jobQueueRows(root: pg.Client): Promise<number> {
 }
 
 /** Bare graphile-worker: 10,000 no-op jobs added in one statement, run at the same concurrency. */
-async function bareWorker(db: TestDatabase, root: pg.Client, jobs: number) {
+export async function bareWorker(db: TestDatabase, root: pg.Client, jobs: number) {
   const pool = new pg.Pool({ connectionString: db.ownerUrl, max: concurrency + 2 });
   pool.on("error", () => undefined);
   pool.on("connect", (client) => client.on("error", () => undefined));

@@ -24,10 +24,11 @@ export interface GraphQLResponse<D = Record<string, any>> {
 
 /**
  * The limits test APIs run with: the defaults, except rate limiting, which is
- * off (every test comes from 127.0.0.1); tests/server/rate-limit.test.ts turns it on.
+ * off (every test comes from 127.0.0.1); tests/server/rate-limit.test.ts and
+ * tests/modules/analytics/ingest.api.test.ts turn it on.
  */
 export function testLimits(overrides: Partial<ApiLimits> = {}): ApiLimits {
-  return defaultApiLimits({ rateLimit: { ...defaultApiLimits().rateLimit, perIp: 0, perUser: 0, signInPerIp: 0 }, ...overrides });
+  return defaultApiLimits({ rateLimit: { ...defaultApiLimits().rateLimit, perIp: 0, perUser: 0, signInPerIp: 0 }, ingest: { batchesPerMinute: 0 }, ...overrides });
 }
 
 export interface TestApi {

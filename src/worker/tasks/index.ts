@@ -1,5 +1,9 @@
 import type { TaskList, WorkerUtils } from "graphile-worker";
 import { defaultTaskOptions, type TaskOptions } from "../../config.ts";
+import { analytics_compute_audience } from "./analytics_compute_audience.ts";
+import { analytics_create_partitions } from "./analytics_create_partitions.ts";
+import { analytics_drop_partitions } from "./analytics_drop_partitions.ts";
+import { analytics_refresh_stats } from "./analytics_refresh_stats.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { createMailTransport } from "../../mail/transport.ts";
 import { campaigns_create_partitions } from "./campaigns_create_partitions.ts";
@@ -12,6 +16,9 @@ import { finance_create_partitions } from "./finance_create_partitions.ts";
 import { finance_refresh_views } from "./finance_refresh_views.ts";
 import { makeInboxProcess } from "./inbox_process.ts";
 import { ledger_expire_holds } from "./ledger_expire_holds.ts";
+import { makeMessagingSendMail } from "./messaging_send_mail.ts";
+import { messaging_fan_out } from "./messaging_fan_out.ts";
+import { ml_embed_events } from "./ml_embed_events.ts";
 import { makeOpsGcJobQueues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver } from "./outbox_deliver.ts";
 import { outbox_sweep } from "./outbox_sweep.ts";
@@ -28,18 +35,26 @@ export interface TaskDependencies {
 
 /** The tasks that need nothing but their job helpers. */
 function helperTasks(options: TaskOptions): TaskList {
+  const mail = createMailTransport(options.mail);
   return {
+    analytics_compute_audience,
+    analytics_create_partitions,
+    analytics_drop_partitions,
+    analytics_refresh_stats,
     audit_seal,
     auth_cleanup_links,
     auth_cleanup_refresh_token_blacklist,
     campaigns_create_partitions,
     campaigns_settle_spend,
-    auth_send_mail: makeAuthSendMail(createMailTransport(options.mail), options.mail),
+    auth_send_mail: makeAuthSendMail(mail, options.mail),
     events_notify_followers,
     finance_create_partitions,
     finance_refresh_views,
     inbox_process: makeInboxProcess(options.inbox),
     ledger_expire_holds,
+    messaging_fan_out,
+    messaging_send_mail: makeMessagingSendMail(mail),
+    ml_embed_events,
     outbox_deliver: makeOutboxDeliver(options.webhooks),
     outbox_sweep,
     payments_expire_credit_lots,

@@ -86,8 +86,8 @@ describe("settings", () => {
       expect(await one(tx, "select locale, notification_preferences from users.settings")).toEqual({
         locale: "en",
         notification_preferences: {
-          in_app: { event_published: true, comment_added: true },
-          email: { event_published: false, comment_added: false, digest: "weekly" },
+          in_app: { event_published: true, comment_added: true, organization_message: true, direct_message: true },
+          email: { event_published: false, comment_added: false, organization_message: true, direct_message: false, digest: "weekly" },
         },
       });
       await tx.become(bob.claims);
@@ -109,8 +109,8 @@ describe("settings", () => {
       expect(saved).toEqual({
         locale: "yo-NG",
         notification_preferences: {
-          in_app: { event_published: true, comment_added: false },
-          email: { event_published: false, comment_added: false, digest: "off" },
+          in_app: { event_published: true, comment_added: false, organization_message: true, direct_message: true },
+          email: { event_published: false, comment_added: false, organization_message: true, direct_message: false, digest: "off" },
         },
       });
       await tx.asRoot(async () => {

@@ -1,0 +1,96 @@
+import express, { Router, type Request, type Response } from "express";
+import type { Pool, PoolClient } from "pg";
+import { apiDefaults, maxRequestBytes, type IngestRouteOptions } from "../config.ts";
+import { errorBody, isRegisteredSqlCode, sqlErrorCodes } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { authOfRequest } from "./authenticate.ts";
+
+/**
+ * POST /analytics/impressions — the high-volume path for beacons (the seed's
+ * "impressions from the web app"), anonymous-friendly: a bearer token is
+ * optional (a bad one is refused by `authenticate` before this route).
+ *
+ *   1. the rate limit: INGEST_RATE_LIMIT_PER_MINUTE batches per client IP, in
+ *      the store every API process shares (ops_private.rate_limits) (429);
+ *   2. the body: JSON, at most 1 MB: an array of impressions or
+ *      { "impressions": [...] } (400, 413);
+ *   3. one transaction as the caller (SET LOCAL ROLE and request.jwt.claims, as
+ *      PostGraphile does) running analytics.ingest_impressions, which checks
+ *      the whole batch, deduplicates by client id within the stream's window,
+ *      creates a missing month's partition and writes. The same function is
+ *      the GraphQL mutation analyticsIngestImpressions: one mechanism.
+ *
+ * Answers 200 { received, accepted, duplicates }; a refused batch (ANBAT,
+ * ANRNG, ANENT) writes nothing and gets its code and HTTP status.
+ */
+
+const hitSql = "select hits, retry_after_seconds from ops_private.rate_limit_hit($1, $2)";
+
+export function ingestRouter(pool: Pool, logger: Logger, options: IngestRouteOptions = apiDefaults.ingest, statementTimeoutMs: number = apiDefaults.statementTimeoutMs): Router {
+  const router = Router();
+  const readBody = express.json({ type: () => true, limit: maxRequestBytes, strict: false });
+
+  router.post("/analytics/impressions", async (req: Request, res: Response) => {
+    const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
+    if (options.batchesPerMinute > 0) {
+      try {
+        const { rows } = await pool.query<{ hits: number; retry_after_seconds: number }>(hitSql, [[`ingest:${ip}`], [60]]);
+        const hit = rows[0];
+        if (hit && hit.hits > options.batchesPerMinute) {
+          const retryAfter = Math.max(1, hit.retry_after_seconds);
+          res.setHeader("Retry-After", String(retryAfter));
+          res.status(429).json(errorBody("RATE_LIMITED", `Too many impression batches from your address; retry in ${retryAfter} s.`, { limit: "ingest", retryAfter }));
+          return;
+        }
+      } catch (error) {
+        logger.warn({ err: error }, "rate limit store unavailable; impression batch let through");
+      }
+    }
+
+    const bodyError = await new Promise<{ type?: string } | undefined>((resolve) => readBody(req, res, (error?: unknown) => resolve(error as { type?: string } | undefined)));
+    if (bodyError) {
+      if (bodyError.type === "entity.too.large") {
+        res.status(413).json(errorBody("PAYLOAD_TOO_LARGE", `The request body is larger than ${maxRequestBytes} bytes.`));
+      } else {
+        res.status(400).json(errorBody("BAD_REQUEST", "The body is not JSON."));
+      }
+      return;
+    }
+    const body: unknown = req.body;
+    const impressions = Array.isArray(body) ? body : body && typeof body === "object" ? (body as { impressions?: unknown }).impressions : undefined;
+    if (!Array.isArray(impressions)) {
+      res.status(400).json(errorBody("ANBAT", "Send a JSON array of impressions, or { \"impressions\": [...] }."));
+      return;
+    }
+
+    const auth = authOfRequest(req);
+    let client: PoolClient | undefined;
+    try {
+      client = await pool.connect();
+      await client.query("begin");
+      await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('statement_timeout', $3, true)", [
+        auth.role,
+        JSON.stringify(auth.claims),
+        String(statementTimeoutMs),
+      ]);
+      const { rows } = await client.query<{ result: { received: number; accepted: number; duplicates: number } }>(
+        "select analytics.ingest_impressions($1::jsonb) as result",
+        [JSON.stringify(impressions)],
+      );
+      await client.query("commit");
+      res.json(rows[0]!.result);
+    } catch (error) {
+      await client?.query("rollback").catch(() => undefined);
+      const code = (error as { code?: string }).code;
+      if (isRegisteredSqlCode(code) && sqlErrorCodes[code].status < 500) {
+        res.status(sqlErrorCodes[code].status).json(errorBody(code, (error as Error).message));
+        return;
+      }
+      logger.error({ err: error }, "impression batch failed");
+      if (!res.headersSent) res.status(500).json(errorBody("INTERNAL_SERVER_ERROR", "The impressions could not be stored; retry later."));
+    } finally {
+      client?.release();
+    }
+  });
+  return router;
+}
