@@ -242,7 +242,7 @@ export const modules = [
     privateSchemas: ["campaigns_private"],
     splits: [5600, 5699],
     errorPrefix: "CP",
-    tasks: ["campaigns_settle_spend", "campaigns_create_partitions"],
+    tasks: ["campaigns_settle_spend"],
     topics: { publishes: ["campaign.spend_settled", "campaign.settlement_failed"], consumes: [] },
     status: "built",
   },

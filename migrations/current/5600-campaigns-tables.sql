@@ -19,7 +19,7 @@ comment on schema campaigns is
 grant usage on schema campaigns to gw_user;
 
 create schema campaigns_private;
-comment on schema campaigns_private is 'Partitions of ad_impressions, daily spend counters, the recording and settlement functions; never exposed.';
+comment on schema campaigns_private is 'Daily spend counters, the recording and settlement functions, the ad stream of analytics'' ingestion; never exposed.';
 revoke all on schema campaigns_private from public;
 
 insert into registry.types (namespace, code, label, description, sort_order) values
@@ -275,7 +275,7 @@ create policy "an organization acting as itself sees its impressions, operators 
 grant select on campaigns.ad_impressions to gw_user;
 
 comment on table campaigns.ad_impressions is
-  E'@behavior -insert -update -delete\nEach counted (charged) impression of a campaign (the seed''s ad_impressions), partitioned by UTC month of occurred_at (partitions in campaigns_private, created ahead by the campaigns_create_partitions job and on demand); recorded only by campaignsRecordImpressions. Filter by occurredAt so that queries read only the months they need. The organization acting as itself sees its own.';
+  E'@behavior -insert -update -delete\nEach counted (charged) impression of a campaign (the seed''s ad_impressions), partitioned by UTC month of occurred_at (partitions in analytics_private, made ahead and dropped past retention by analytics'' partition jobs, on demand by the writers); recorded by campaignsRecordImpressions or analyticsIngestImpressions (stream ad). Filter by occurredAt so that queries read only the months they need. The organization acting as itself sees its own.';
 comment on column campaigns.ad_impressions.impression_id is 'The client''s id of the impression (a replay of the same id within a day is counted once).';
 comment on column campaigns.ad_impressions.occurred_at is 'When it was recorded (server time): the partition key.';
 comment on column campaigns.ad_impressions.campaign_id is 'The campaign.';
@@ -287,67 +287,10 @@ comment on constraint ad_impressions_campaign_id_fkey on campaigns.ad_impression
 comment on constraint ad_impressions_creative_id_fkey on campaigns.ad_impressions is E'@fieldName creative\n@foreignFieldName impressions';
 comment on constraint ad_impressions_event_id_fkey on campaigns.ad_impressions is E'@fieldName event\n@foreignFieldName adImpressions';
 
--- The month partitions. Generic over the parent, so that every monthly
--- partitioned table can share it once it moves to a common place (see the
--- module page): fintech's equivalent is private to finance.transactions.
-create function campaigns_private.ensure_month_partition(parent regclass, month date) returns regclass
-  language plpgsql
-  volatile
-  set search_path = ''
-as $$
-declare
-  v_start timestamp := pg_catalog.date_trunc('month', ensure_month_partition.month::timestamp);
-  v_end timestamp := v_start + interval '1 month';
-  v_table text;
-  v_schema text := 'campaigns_private';
-  v_name text;
-  v_rel regclass;
-begin
-  if ensure_month_partition.month is null then
-    raise exception 'A month is required.' using errcode = 'BADIN';
-  end if;
-  select c.relname into v_table from pg_catalog.pg_class c where c.oid = ensure_month_partition.parent;
-  v_name := v_table || '_y' || pg_catalog.to_char(v_start, 'YYYY') || 'm' || pg_catalog.to_char(v_start, 'MM');
-  v_rel := pg_catalog.to_regclass(v_schema || '.' || v_name);
-  if v_rel is not null then
-    return v_rel;
-  end if;
-  -- Two writers into the same new month: the second waits, then finds it.
-  perform pg_catalog.pg_advisory_xact_lock(5600, ensure_month_partition.parent::oid::integer);
-  v_rel := pg_catalog.to_regclass(v_schema || '.' || v_name);
-  if v_rel is not null then
-    return v_rel;
-  end if;
-  execute pg_catalog.format('create table %I.%I partition of %s for values from (%L) to (%L)', v_schema, v_name,
-    ensure_month_partition.parent, (v_start at time zone 'UTC'), (v_end at time zone 'UTC'));
-  return pg_catalog.to_regclass(v_schema || '.' || v_name);
-end;
-$$;
-comment on function campaigns_private.ensure_month_partition(regclass, date) is
-  'Creates (idempotently) the partition of a monthly range-partitioned table for the UTC month containing month, in campaigns_private, named <table>_yYYYYmMM. Called on demand by the recording functions and ahead by campaigns_private.create_partitions.';
-
-create function campaigns_private.create_partitions(months_ahead integer default 3) returns integer
-  language plpgsql
-  volatile
-  set search_path = ''
-as $$
-declare
-  v_created integer := 0;
-  v_month date;
-begin
-  for i in 0 .. greatest(coalesce(create_partitions.months_ahead, 3), 0) loop
-    v_month := (pg_catalog.date_trunc('month', pg_catalog.now() at time zone 'UTC') + pg_catalog.make_interval(months => i))::date;
-    if pg_catalog.to_regclass('campaigns_private.ad_impressions_y' || pg_catalog.to_char(v_month, 'YYYY') || 'm' || pg_catalog.to_char(v_month, 'MM')) is null then
-      perform campaigns_private.ensure_month_partition('campaigns.ad_impressions', v_month);
-      v_created := v_created + 1;
-    end if;
-  end loop;
-  return v_created;
-end;
-$$;
-comment on function campaigns_private.create_partitions(integer) is
-  'Creates the ad_impressions partitions of the current UTC month and the next months_ahead months that do not exist yet; returns how many. Run daily by campaigns_create_partitions.';
-select campaigns_private.create_partitions(3);
+-- The month partitions are analytics' (one mechanism for every monthly table):
+-- 5790-analytics-ad-stream.sql registers this table in
+-- analytics_private.partitioned_tables (made ahead by analytics_create_partitions,
+-- on demand by the writers, dropped past retention by analytics_drop_partitions).
 
 --------------------------------------------------------------------------------
 -- campaigns.ad_clicks: one per impression.
@@ -362,12 +305,9 @@ create table campaigns.ad_clicks (
   organization_id uuid not null,
   occurred_at timestamptz not null,
   cost bigint not null
-    constraint ad_clicks_cost_check check (cost >= 0),
-  constraint ad_clicks_impression_fkey foreign key (impression_id, impression_occurred_at)
-    references campaigns.ad_impressions (impression_id, occurred_at) on delete cascade
+    constraint ad_clicks_cost_check check (cost >= 0)
 );
 alter table campaigns.ad_clicks enable row level security;
-create index ad_clicks_impression_idx on campaigns.ad_clicks (impression_id, impression_occurred_at);
 create index ad_clicks_campaign_id_idx on campaigns.ad_clicks (campaign_id, occurred_at);
 
 create policy "an organization acting as itself sees its clicks, operators all"
@@ -379,13 +319,12 @@ comment on table campaigns.ad_clicks is
   E'@behavior -insert -update -delete\nEach counted (charged) click (the seed''s ad_clicks): at most one per impression, never without one; recorded only by campaignsRecordClicks. The organization acting as itself sees its own.';
 comment on column campaigns.ad_clicks.click_id is 'The click''s id.';
 comment on column campaigns.ad_clicks.impression_id is 'The impression clicked (unique: one click per impression).';
-comment on column campaigns.ad_clicks.impression_occurred_at is 'When that impression occurred (its partition key, for the foreign key).';
+comment on column campaigns.ad_clicks.impression_occurred_at is 'When that impression occurred (its partition key). No foreign key: retention drops impression months whole (analytics_drop_partitions), and record_clicks checks the impression exists.';
 comment on column campaigns.ad_clicks.campaign_id is 'The campaign.';
 comment on column campaigns.ad_clicks.organization_id is 'The campaign''s organization.';
 comment on column campaigns.ad_clicks.occurred_at is 'When it was recorded.';
 comment on column campaigns.ad_clicks.cost is 'What it cost: the campaign''s click rate when it was counted.';
 comment on constraint ad_clicks_campaign_id_fkey on campaigns.ad_clicks is E'@fieldName campaign\n@foreignFieldName adClicks';
-comment on constraint ad_clicks_impression_fkey on campaigns.ad_clicks is E'@fieldName impression\n@foreignFieldName clicks';
 
 --------------------------------------------------------------------------------
 -- campaigns.ad_spend_ledger: the seed's spend record, one row per settlement.

@@ -97,7 +97,7 @@ begin
   if v_n = 0 then
     return row(0, 0, 0, v_campaign.spent, v_campaign.budget - v_campaign.spent)::campaigns.batch_result;
   end if;
-  perform campaigns_private.ensure_month_partition('campaigns.ad_impressions', v_day);
+  perform analytics_private.ensure_month_partition('campaigns.ad_impressions', v_day);
   select d.spent into v_day_spent from campaigns_private.daily_spend d
    where d.campaign_id = v_campaign.campaign_id and d.day = v_day;
   v_day_spent := coalesce(v_day_spent, 0);
@@ -287,6 +287,66 @@ as $$
 $$;
 comment on function campaigns.campaigns_servable(campaigns.campaigns) is
   'Whether the campaign is served now: active, within its schedule, with an approved creative, and budget and today''s cap still paying for one more impression. Exhausted campaigns stop being served. Security definer because the day''s spend is private bookkeeping.';
+
+--------------------------------------------------------------------------------
+-- The ad stream of analytics' ingestion (analytics.ingest_impressions, POST
+-- /analytics/impressions): one batch endpoint, rate limit, client-id dedupe
+-- and partition routing for every impression stream. 5790 (in analytics'
+-- block, because it must follow analytics' schema) registers the stream with
+-- these two functions. An item is {stream: "ad", clientId: the impression's
+-- UUID, id: the creative, occurredAt, metadata: {eventId}}.
+
+create function campaigns_private.servable_creatives(ids uuid[]) returns setof uuid
+  language sql
+  stable
+  set search_path = ''
+as $$
+  select k.creative_id
+    from campaigns.ad_creatives k
+    join campaigns.campaigns c on c.campaign_id = k.campaign_id
+   where k.creative_id = any (servable_creatives.ids)
+     and k.approval_status = 'approved' and c.status = 'active'
+     and c.organization_id = auth.current_org_id()
+$$;
+comment on function campaigns_private.servable_creatives(uuid[]) is
+  'Visible ids of the ad stream: the approved creatives among ids of active campaigns of the organization the caller acts in (evaluated with the caller''s claims). Another organization''s creative, or one of a paused campaign, is refused by the ingestion (ANENT).';
+
+create function campaigns_private.write_ad_impressions(rows jsonb) returns integer
+  language plpgsql
+  volatile
+  set search_path = ''
+as $$
+declare
+  v_group record;
+  v_result campaigns.batch_result;
+  v_total integer := 0;
+begin
+  if exists (select 1 from pg_catalog.jsonb_array_elements(write_ad_impressions.rows) r
+              where (r ->> 'clientId') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') then
+    raise exception 'An ad impression''s clientId is the impression''s UUID (its clicks name it).' using errcode = 'BADIN';
+  end if;
+  -- One counting batch per campaign and creative, campaigns in id order (their row locks are taken in that order).
+  for v_group in
+    select k.campaign_id, k.creative_id,
+           pg_catalog.array_agg((r ->> 'clientId')::uuid order by (r ->> 'n')::integer) as ids,
+           pg_catalog.array_agg(e.event_id order by (r ->> 'n')::integer) as event_ids
+      from pg_catalog.jsonb_array_elements(write_ad_impressions.rows) r
+      join campaigns.ad_creatives k on k.creative_id = (r ->> 'id')::uuid
+      left join events.events e
+        on (r -> 'metadata' ->> 'eventId') ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+       and e.event_id = (r -> 'metadata' ->> 'eventId')::uuid
+     group by k.campaign_id, k.creative_id
+     order by k.campaign_id, k.creative_id
+  loop
+    v_result := campaigns_private.record_impressions(v_group.campaign_id, v_group.creative_id, v_group.ids, v_group.event_ids,
+      pg_catalog.now(), true);
+    v_total := v_total + v_result.accepted;
+  end loop;
+  return v_total;
+end;
+$$;
+comment on function campaigns_private.write_ad_impressions(jsonb) is
+  'Writer of the ad stream: the checked, deduplicated items grouped by campaign and creative, each group counted by record_impressions at server time (budget and daily cap enforced: rows over them are refused and reported by the ingestion as not accepted). Returns how many were counted. BADIN for a clientId that is not a UUID.';
 
 revoke execute on all functions in schema campaigns_private from public;
 revoke execute on function campaigns.record_impressions(uuid, uuid, uuid[], uuid[]), campaigns.record_clicks(uuid, uuid[]),

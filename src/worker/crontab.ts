@@ -25,8 +25,6 @@ export const crontab = [
   "23 * * * * sponsorship_compute_matches ?max=1",
   // Ad spend leaves the advertisers' wallets in batches, never per impression.
   "*/5 * * * * campaigns_settle_spend ?max=1",
-  // campaigns.ad_impressions: the current month and the next three always have a partition.
-  "10 0 * * * campaigns_create_partitions ?max=1",
   // Analytics: the current month and the next three always have a partition; retention drops what is older than 13 months.
   "10 0 * * * analytics_create_partitions ?max=1",
   "20 0 * * * analytics_drop_partitions ?max=1",

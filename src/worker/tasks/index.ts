@@ -6,7 +6,6 @@ import { analytics_drop_partitions } from "./analytics_drop_partitions.ts";
 import { analytics_refresh_stats } from "./analytics_refresh_stats.ts";
 import { audit_seal } from "./audit_seal.ts";
 import { createMailTransport } from "../../mail/transport.ts";
-import { campaigns_create_partitions } from "./campaigns_create_partitions.ts";
 import { campaigns_settle_spend } from "./campaigns_settle_spend.ts";
 import { auth_cleanup_links } from "./auth_cleanup_links.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
@@ -44,7 +43,6 @@ function helperTasks(options: TaskOptions): TaskList {
     audit_seal,
     auth_cleanup_links,
     auth_cleanup_refresh_token_blacklist,
-    campaigns_create_partitions,
     campaigns_settle_spend,
     auth_send_mail: makeAuthSendMail(mail, options.mail),
     events_notify_followers,

@@ -195,10 +195,10 @@ describe("campaigns: settlement", () => {
         );
         return rows.map((row) => row["QUERY PLAN"]).join("\n");
       });
-      const scanned = [...new Set(plan.match(/ad_impressions_y\d{4}m\d{2}/g) ?? [])];
+      const scanned = [...new Set(plan.match(/ad_impressions_\d{4}_\d{2}/g) ?? [])];
       expect(scanned, plan).toHaveLength(1);
       const now = new Date();
-      expect(scanned[0]).toBe(`ad_impressions_y${now.getUTCFullYear()}m${String(now.getUTCMonth() + 1).padStart(2, "0")}`);
+      expect(scanned[0]).toBe(`ad_impressions_${now.getUTCFullYear()}_${String(now.getUTCMonth() + 1).padStart(2, "0")}`);
     });
   });
 });

@@ -11,13 +11,13 @@ import { fundOrganization } from "../sponsorship/fixtures.ts";
 const ownerPool = workerPool();
 afterAll(() => ownerPool.end());
 
-async function runTask(name: "campaigns_settle_spend" | "campaigns_create_partitions") {
+async function runTask(name: "campaigns_settle_spend" | "analytics_create_partitions") {
   await rootDb().query("select graphile_worker.add_job($1, '{}'::json)", [name]);
   await runOnce({ pgPool: ownerPool, taskList: { [name]: taskList[name]! }, noHandleSignals: true });
 }
 
 describe("campaigns jobs", () => {
-  it("settle counted spend through the ledger and keep the coming months' partitions", async () => {
+  it("settle counted spend through the ledger, and analytics' partition job keeps the coming months of ad impressions", async () => {
     const db = rootDb();
     const slug = uniqueName("cj", "-").toLowerCase();
     const { rows: [org] } = await db.query<{ id: string }>("insert into auth.organizations (name, slug) values ($1, $1) returning organization_id as id", [slug]);
@@ -37,19 +37,19 @@ describe("campaigns jobs", () => {
     const { rows: [reconciled] } = await db.query<{ consistent: boolean }>("select consistent from campaigns.reconcile($1)", [campaign!.id]);
     expect(reconciled!.consistent).toBe(true);
 
-    // The furthest month ahead (empty) is missing; the job creates it again.
+    // The furthest month ahead (empty) is missing; analytics' partition job (one mechanism for every monthly table) makes it again.
     const { rows: [furthest] } = await db.query<{ name: string }>(
-      `select to_char(date_trunc('month', now() at time zone 'UTC') + interval '3 months', '"ad_impressions_y"YYYY"m"MM') as name`);
-    await db.query(`alter table campaigns.ad_impressions detach partition campaigns_private.${furthest!.name}`);
-    await db.query(`drop table campaigns_private.${furthest!.name}`);
-    await runTask("campaigns_create_partitions");
+      `select to_char(date_trunc('month', now() at time zone 'UTC') + interval '3 months', '"ad_impressions_"YYYY"_"MM') as name`);
+    await db.query(`alter table campaigns.ad_impressions detach partition analytics_private.${furthest!.name}`);
+    await db.query(`drop table analytics_private.${furthest!.name}`);
+    await runTask("analytics_create_partitions");
     const { rows } = await db.query<{ name: string }>(
-      `select to_char(date_trunc('month', now() at time zone 'UTC') + make_interval(months => i), '"ad_impressions_y"YYYY"m"MM') as name
+      `select to_char(date_trunc('month', now() at time zone 'UTC') + make_interval(months => i), '"ad_impressions_"YYYY"_"MM') as name
          from generate_series(0, 3) i
-        where to_regclass('campaigns_private.' || to_char(date_trunc('month', now() at time zone 'UTC') + make_interval(months => i), '"ad_impressions_y"YYYY"m"MM')) is null`);
+        where to_regclass('analytics_private.' || to_char(date_trunc('month', now() at time zone 'UTC') + make_interval(months => i), '"ad_impressions_"YYYY"_"MM')) is null`);
     expect(rows).toEqual([]);
     const { rows: [attached] } = await db.query<{ n: number }>(
-      "select count(*)::int as n from pg_inherits where inhparent = 'campaigns.ad_impressions'::regclass and inhrelid = ('campaigns_private.' || $1)::regclass", [furthest!.name]);
+      "select count(*)::int as n from pg_inherits where inhparent = 'campaigns.ad_impressions'::regclass and inhrelid = ('analytics_private.' || $1)::regclass", [furthest!.name]);
     expect(attached!.n).toBe(1);
   });
 });
