@@ -227,8 +227,9 @@ create table ticketing.orders (
   total bigint not null constraint orders_total_check check (total = subtotal),
   refunded_amount bigint not null default 0,
   refunded_fee bigint not null default 0,
-  transaction_id bigint
-    constraint orders_transaction_id_fkey references ledger.transactions (transaction_id) on delete restrict,
+  -- A ledger transaction id. No foreign key: ledger rows are immutable and never deleted, and a key
+  -- would make TRUNCATE of the ledger fail on this table before the ledger's own guard (LIMMU) answers.
+  transaction_id bigint,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   -- Checkout is idempotent by the client's key: a replay finds this row.
@@ -262,14 +263,13 @@ comment on column ticketing.orders.fee is 'The platform''s fee out of the total 
 comment on column ticketing.orders.total is 'What the buyer paid (the fee is included, not added).';
 comment on column ticketing.orders.refunded_amount is 'How much was refunded so far.';
 comment on column ticketing.orders.refunded_fee is 'How much of the fee was refunded so far.';
-comment on column ticketing.orders.transaction_id is 'The ledger transaction that paid it.';
+comment on column ticketing.orders.transaction_id is 'The ledger transaction that paid it (ledger.transactions; null for free tickets).';
 comment on column ticketing.orders.created_at is 'When it was paid.';
 comment on column ticketing.orders.updated_at is 'When it last changed.';
 comment on column ticketing.orders.status is 'paid, partially_refunded or refunded (registry namespace order_status; moves in registry.transitions).';
 comment on constraint orders_event_id_fkey on ticketing.orders is E'@fieldName event\n@foreignFieldName ticketOrders';
 comment on constraint orders_user_id_fkey on ticketing.orders is E'@behavior -*\nNo relation field.';
 comment on constraint orders_organization_id_fkey on ticketing.orders is E'@behavior -*\nNo relation field.';
-comment on constraint orders_transaction_id_fkey on ticketing.orders is E'@fieldName transaction\n@foreignFieldName ticketOrders';
 comment on constraint orders_status_type_fkey on ticketing.orders is E'@behavior -*\nNo relation field: status is the code.';
 comment on constraint orders_user_client_key_key on ticketing.orders is E'@behavior -single -update -delete\nOne order per client key and buyer.';
 

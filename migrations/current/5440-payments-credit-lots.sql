@@ -24,10 +24,10 @@ create table payments.credit_lots (
   expires_at timestamptz,
   source text not null default 'granted'
     constraint credit_lots_source_check check (source in ('granted', 'bought')),
-  grant_transaction_id bigint not null
-    constraint credit_lots_grant_transaction_id_fkey references ledger.transactions (transaction_id) on delete restrict,
-  breakage_transaction_id bigint
-    constraint credit_lots_breakage_transaction_id_fkey references ledger.transactions (transaction_id) on delete restrict,
+  -- Ledger transaction ids. No foreign keys: ledger rows are immutable and never deleted, and a key
+  -- would make TRUNCATE of the ledger fail on this table before the ledger's own guard (LIMMU) answers.
+  grant_transaction_id bigint not null,
+  breakage_transaction_id bigint,
   created_at timestamptz not null default now(),
   constraint credit_lots_remaining_check check (remaining between 0 and amount),
   constraint credit_lots_wallet_check check ((wallet_id is null) <> (org_wallet_id is null))
@@ -60,8 +60,6 @@ comment on column payments.credit_lots.breakage_transaction_id is 'The ledger tr
 comment on column payments.credit_lots.created_at is 'When it was granted.';
 comment on constraint credit_lots_wallet_id_fkey on payments.credit_lots is E'@fieldName wallet\n@foreignFieldName creditLots';
 comment on constraint credit_lots_org_wallet_id_fkey on payments.credit_lots is E'@fieldName orgWallet\n@foreignFieldName orgCreditLots';
-comment on constraint credit_lots_grant_transaction_id_fkey on payments.credit_lots is E'@fieldName grantTransaction\n@foreignFieldName grantedCreditLots';
-comment on constraint credit_lots_breakage_transaction_id_fkey on payments.credit_lots is E'@fieldName breakageTransaction\n@foreignFieldName expiredCreditLots';
 
 create function payments.grant_credits(
   user_id uuid, organization_id uuid, amount bigint, currency text, expires_at timestamptz default null,
