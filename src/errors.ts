@@ -182,7 +182,7 @@ export const transportErrorCodes = {
   PLANNING_TIMEOUT: { status: 400, meaning: "Planning the operation took longer than GRAPHQL_PLANNING_TIMEOUT_MS." },
   EXECUTION_TIMEOUT: { status: 503, meaning: "Running the operation took longer than GRAPHQL_EXECUTION_TIMEOUT_MS; the rest was not run." },
   STATEMENT_TIMEOUT: { status: 503, meaning: "A database statement ran longer than STATEMENT_TIMEOUT_MS and was cancelled." },
-  RATE_LIMITED: { status: 429, meaning: "Too many requests from this client IP or user (or sign-ins from this IP, or webhooks for one source from this IP) in the window; retry after Retry-After seconds." },
+  RATE_LIMITED: { status: 429, meaning: "Too many requests from this client IP or user (or sign-ins from this IP, webhooks for one source from this IP, or impression batches from this IP) in the window; retry after Retry-After seconds." },
   SERVER_BUSY: { status: 503, meaning: "The route is handling as many requests as it may at once (POST /webhooks/:source: INBOX_CONCURRENCY); retry after Retry-After seconds." },
   INTERNAL_SERVER_ERROR: { status: 500, meaning: "An unexpected error; details are in the server log under the given errorId." },
 } as const satisfies Record<string, ErrorCodeInfo>;

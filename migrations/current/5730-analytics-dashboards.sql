@@ -20,10 +20,11 @@ create index mv_event_daily_stats_organization_id_day_idx on analytics.mv_event_
 comment on materialized view analytics.mv_event_daily_stats is
   E'@behavior -*\nDaily views per event (UTC days): total, unique viewers, signed-in views, countries. Refreshed concurrently every hour; no request role reads it: analyticsEventDailyStats shows an organization its own rows.';
 
+-- (select …): the claim helper runs once per statement, not once per row.
 create view analytics.event_daily_stats with (security_barrier = true) as
   select s.event_id, s.day, s.total_views, s.unique_viewers, s.signed_in_views, s.countries
     from analytics.mv_event_daily_stats s
-   where s.organization_id = auth.current_org_id();
+   where s.organization_id = (select auth.current_org_id());
 grant select on analytics.event_daily_stats to gw_user;
 comment on view analytics.event_daily_stats is
   E'@primaryKey event_id,day\n@foreignKey (event_id) references events.events (event_id)|@fieldName event|@foreignFieldName dailyStats\nDaily views of the events of the organization you act in (UTC days), from the hourly-refreshed materialized view (up to an hour behind): total views, unique viewers (signed-in user, else visitor id, else beacon id), signed-in views, distinct countries. Filter by eventId and day.';

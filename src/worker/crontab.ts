@@ -31,7 +31,7 @@ export const crontab = [
   // Dashboards (refreshed concurrently: readers are never blocked), then audience insights.
   "7 * * * * analytics_refresh_stats ?max=1",
   "12 * * * * analytics_compute_audience ?max=1",
-  '30 3 * * * analytics_compute_audience ?id=analytics_compute_audience_full&max=1 {"full":true}',
+  '30 3 * * * analytics_compute_audience ?max=1&id=analytics_compute_audience_full {"full":true}',
   // Embeddings of new or changed events, and their features.
   "*/5 * * * * ml_embed_events ?max=1",
 ].join("\n");

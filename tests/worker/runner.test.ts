@@ -40,6 +40,8 @@ describe("worker", () => {
     // Only the names matter here, not a working clean-up.
     const tasks = makeTaskList(defaultTaskOptions, { workerUtils: { cleanup: async () => undefined } });
     for (const item of items) expect(Object.keys(tasks)).toContain(item.task);
+    // graphile-worker refuses to start on two items with one identifier (a task scheduled twice needs ?id=).
+    expect(new Set(items.map((item) => item.identifier)).size).toBe(items.length);
   });
 
   it("cleanup of the refresh-token blacklist deletes only expired entries", async () => {
