@@ -320,12 +320,11 @@ create table sponsorship.orders (
     constraint orders_currency_fkey references ledger.currencies (code) on delete restrict,
   escrow_account_id bigint
     constraint orders_escrow_account_id_fkey references ledger.accounts (account_id) on delete restrict,
-  fund_transaction_id bigint
-    constraint orders_fund_transaction_id_fkey references ledger.transactions (transaction_id) on delete restrict,
-  release_transaction_id bigint
-    constraint orders_release_transaction_id_fkey references ledger.transactions (transaction_id) on delete restrict,
-  refund_transaction_id bigint
-    constraint orders_refund_transaction_id_fkey references ledger.transactions (transaction_id) on delete restrict,
+  -- Ledger transaction ids. No foreign keys: ledger rows are immutable and never deleted, and a key
+  -- would make TRUNCATE of the ledger fail on this table before the ledger's own guard (LIMMU) answers.
+  fund_transaction_id bigint,
+  release_transaction_id bigint,
+  refund_transaction_id bigint,
   fee bigint
     constraint orders_fee_check check (fee >= 0),
   dispute_reason text
@@ -381,9 +380,6 @@ create index orders_organizer_organization_id_idx on sponsorship.orders (organiz
 create index orders_sponsor_organization_id_idx on sponsorship.orders (sponsor_organization_id, created_at);
 create index orders_currency_idx on sponsorship.orders (currency);
 create index orders_escrow_account_id_idx on sponsorship.orders (escrow_account_id);
-create index orders_fund_transaction_id_idx on sponsorship.orders (fund_transaction_id);
-create index orders_release_transaction_id_idx on sponsorship.orders (release_transaction_id);
-create index orders_refund_transaction_id_idx on sponsorship.orders (refund_transaction_id);
 
 create policy "each party acting as itself sees its orders, operators all"
   on sponsorship.orders for select to gw_user
@@ -425,9 +421,6 @@ comment on constraint orders_organizer_organization_id_fkey on sponsorship.order
 comment on constraint orders_sponsor_organization_id_fkey on sponsorship.orders is E'@behavior -*\nNo relation field.';
 comment on constraint orders_currency_fkey on sponsorship.orders is E'@behavior -*\nNo relation field.';
 comment on constraint orders_escrow_account_id_fkey on sponsorship.orders is E'@behavior -*\nNo relation field: the escrow account is the platform''s (operators read it in the ledger).';
-comment on constraint orders_fund_transaction_id_fkey on sponsorship.orders is E'@behavior -*\nNo relation field: each party reads its own side in the ledger.';
-comment on constraint orders_release_transaction_id_fkey on sponsorship.orders is E'@behavior -*\nNo relation field: each party reads its own side in the ledger.';
-comment on constraint orders_refund_transaction_id_fkey on sponsorship.orders is E'@behavior -*\nNo relation field: each party reads its own side in the ledger.';
 comment on constraint orders_status_type_fkey on sponsorship.orders is E'@behavior -*\nNo relation field: status is the code.';
 
 --------------------------------------------------------------------------------

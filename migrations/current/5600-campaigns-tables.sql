@@ -346,9 +346,10 @@ create table campaigns.ad_spend_ledger (
     constraint ad_spend_ledger_clicks_check check (clicks >= 0),
   period_start timestamptz not null,
   period_end timestamptz not null,
+  -- A ledger transaction id. No foreign key: ledger rows are immutable and never deleted, and a key
+  -- would make TRUNCATE of the ledger fail on this table before the ledger's own guard (LIMMU) answers.
   transaction_id bigint not null
-    constraint ad_spend_ledger_transaction_id_key unique
-    constraint ad_spend_ledger_transaction_id_fkey references ledger.transactions (transaction_id) on delete restrict,
+    constraint ad_spend_ledger_transaction_id_key unique,
   created_at timestamptz not null default now(),
   constraint ad_spend_ledger_period_check check (period_end > period_start)
 );
@@ -379,7 +380,6 @@ comment on column campaigns.ad_spend_ledger.created_at is 'When it was settled.'
 comment on constraint ad_spend_ledger_campaign_id_fkey on campaigns.ad_spend_ledger is E'@fieldName campaign\n@foreignFieldName spendLedger';
 comment on constraint ad_spend_ledger_organization_id_fkey on campaigns.ad_spend_ledger is E'@behavior -*\nNo relation field.';
 comment on constraint ad_spend_ledger_wallet_id_fkey on campaigns.ad_spend_ledger is E'@behavior -*\nNo relation field: the wallet is payments.wallets.walletId.';
-comment on constraint ad_spend_ledger_transaction_id_fkey on campaigns.ad_spend_ledger is E'@behavior -*\nNo relation field: read it in the ledger.';
 
 --------------------------------------------------------------------------------
 -- A day's spend per campaign: what the daily cap is checked against.
