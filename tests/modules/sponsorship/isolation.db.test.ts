@@ -31,7 +31,8 @@ describe("sponsorship isolation", () => {
         proposals: [where, [parties.eventId]],
         orders: [where, [parties.eventId]],
         deliverables: ["order_id = $1", [order.order_id]],
-        matches: [where, [parties.eventId]],
+        // Sponsors committed by other test files may match this event too: count this test's sponsor's.
+        matches: ["event_id = $1 and sponsor_id = $2", [parties.eventId, parties.sponsor.sponsorId]],
         packages: [where, [parties.eventId]],
       };
       for (const table of tables) {
@@ -80,12 +81,14 @@ describe("sponsorship isolation", () => {
   it("computes matches from the sponsor's interests and country, never for the organizer itself", async () => {
     await withTransaction(async (tx) => {
       const parties = await createParties(tx, "mt");
-      await registerSponsor(tx, parties.organizer, { interests: ["music.jazz"] });
+      const own = await registerSponsor(tx, parties.organizer, { interests: ["music.jazz"] });
       const far = await createTenant(tx, "mtf");
-      await registerSponsor(tx, far, { interests: ["sports"], countryCode: "FR" });
+      const farId = await registerSponsor(tx, far, { interests: ["sports"], countryCode: "FR" });
+      const mine = [parties.sponsor.sponsorId, own, farId];
       await tx.asRoot(() => tx.query("select sponsorship_private.compute_matches()"));
       const { rows } = await tx.asRoot(() =>
-        tx.query<{ sponsor_id: string; score: string; reason: string }>("select sponsor_id, score, reason from sponsorship.matches where event_id = $1", [parties.eventId]),
+        tx.query<{ sponsor_id: string; score: string; reason: string }>(
+          "select sponsor_id, score, reason from sponsorship.matches where event_id = $1 and sponsor_id = any($2::uuid[])", [parties.eventId, mine]),
       );
       expect(rows).toEqual([{ sponsor_id: parties.sponsor.sponsorId, score: "0.9000", reason: "sponsors music.jazz; active in NG" }]);
       // Once the event has started, the job forgets its matches.
