@@ -84,7 +84,8 @@ describe("audience insights", () => {
         { clientId: "a3", id: event, visitorId: "once", countryCode: "KE", occurredAt: daysAgo(1) },
         { clientId: "a4", id: event, visitorId: "nowhere", occurredAt: daysAgo(1) },
       ]);
-      expect(await tx.asRoot(() => one<{ n: number }>(tx, "select analytics_private.compute_audience_insights() as n"))).toEqual({ n: 1 });
+      // Every event with impressions is recomputed (other test files' committed events too): at least this one.
+      expect((await tx.asRoot(() => one<{ n: number }>(tx, "select analytics_private.compute_audience_insights() as n"))).n).toBeGreaterThanOrEqual(1);
       await tx.become(acme.claims);
       const { rows } = await tx.query("select dimension, value, viewers::int, views::int from analytics.event_audience_insights where event_id = $1 order by 1, 2", [event]);
       expect(rows).toEqual([
