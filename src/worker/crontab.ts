@@ -21,6 +21,12 @@ export const crontab = [
   "* * * * * ticketing_expire_holds ?max=1",
   // Expired credit lots: their remainder moves to breakage revenue.
   "*/5 * * * * payments_expire_credit_lots ?max=1",
+  // Sent sponsorship proposals nobody viewed in time.
+  "* * * * * sponsorship_expire_proposals ?max=1",
+  // Suggested sponsors for upcoming events.
+  "23 * * * * sponsorship_compute_matches ?max=1",
+  // Ad spend leaves the advertisers' wallets in batches, never per impression.
+  "*/5 * * * * campaigns_settle_spend ?max=1",
   // Analytics: the current month and the next three always have a partition; retention drops what is older than 13 months.
   "10 0 * * * analytics_create_partitions ?max=1",
   "20 0 * * * analytics_drop_partitions ?max=1",

@@ -17,9 +17,9 @@ const { benchBudget } = await import("./budget.ts");
 const { benchTicketing } = await import("./ticketing.ts");
 const { benchCommerce } = await import("./commerce.ts");
 const { benchAnalytics } = await import("./analytics.ts");
+const { benchSponsorship } = await import("./sponsorship.ts");
 const { createTestDatabase } = await import("../setup/testDatabase.ts");
-/** BENCH_ONLY=capstone (comma list of startup, api, clients, pooled, recovery, outbox, audit, ledger, capstone, events, budget, ticketing, analytics) runs only those; each takes minutes. */
-/** BENCH_ONLY=capstone (comma list of startup, api, outbox, audit, ledger, capstone, events, ticketing, commerce) runs only those; each takes minutes. */
+/** BENCH_ONLY=capstone (comma list of startup, api, clients, pooled, recovery, outbox, audit, ledger, capstone, ticketing, commerce, sponsorship, events, budget, analytics) runs only those; each takes minutes. */
 const only = process.env.BENCH_ONLY?.split(",").map((name) => name.trim());
 const runs = (name: string) => !only || only.includes(name);
 
@@ -203,6 +203,22 @@ try {
     console.log(`    ${rate(checkout.checkoutsPerSecond, "checkouts")}   ledger.post_transfer in the same run ${rate(checkout.transfersPerSecond, "transfers")}   ratio ${checkout.ratio.toFixed(2)}   round ratios ${checkout.roundRatios.map((r) => r.toFixed(2)).join(", ")}   failed checkouts ${checkout.checkoutErrors}${checkout.firstError ? ` (first: ${checkout.firstError})` : ""}`);
     console.log(`  books consistent after the run (verify(), currency totals): ${check(commerce.consistent)}`);
     console.log(JSON.stringify({ commerce }));
+  }
+
+  if (runs("sponsorship")) {
+    const sponsorship = await benchSponsorship(db, {
+      batches: Number(process.env.BENCH_SPONSORSHIP_BATCHES ?? 20),
+      batch: Number(process.env.BENCH_SPONSORSHIP_BATCH ?? 1_000),
+      rounds: Number(process.env.BENCH_SPONSORSHIP_ROUNDS ?? 3),
+      lifecycles: Number(process.env.BENCH_SPONSORSHIP_LIFECYCLES ?? 1_600),
+    });
+    const { ingestion, escrowLifecycle: escrow } = sponsorship;
+    console.log(`\nCampaigns and sponsorship (${ingestion.clients} clients, median of ${ingestion.rounds} rounds of ${ingestion.rowsPerRound.toLocaleString("en-US")} rows)`);
+    console.log(`  impressions through campaigns.record_impressions (batches of ${ingestion.batch}, budget and cap checked)   ${rate(ingestion.endpointRowsPerSecond, "rows")}   COPY into the same partitioned table ${rate(ingestion.copyRowsPerSecond, "rows")}   ratio ${ingestion.ratio.toFixed(2)} (target ≥ 0.3 ${check(ingestion.ratio >= 0.3)})`);
+    console.log(`    round ratios ${ingestion.roundRatios.map((r) => r.toFixed(2)).join(", ")}   counted ${sponsorship.counted.toLocaleString("en-US")} of ${(ingestion.rowsPerRound * ingestion.rounds).toLocaleString("en-US")} sent`);
+    console.log(`  escrow lifecycle fund -> lock -> approve (release), ${escrow.clients} clients   ${rate(escrow.lifecyclesPerSecond, "lifecycles")} (${rate(escrow.stepsPerSecond, "steps")})   ${escrow.lifecycles} lifecycles, released ${escrow.released}, errors ${escrow.errors}, escrow accounts not empty ${escrow.escrowAccountsNotEmpty}`);
+    console.log(`  books consistent after the run (verify()): ${check(escrow.consistent)}`);
+    console.log(JSON.stringify({ sponsorship }));
   }
 
   if (runs("events")) {

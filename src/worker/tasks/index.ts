@@ -8,6 +8,7 @@ import { audit_seal } from "./audit_seal.ts";
 import { createMailTransport } from "../../mail/transport.ts";
 import { budget_open_periods } from "./budget_open_periods.ts";
 import { makeDatarightsExport } from "./datarights_export.ts";
+import { campaigns_settle_spend } from "./campaigns_settle_spend.ts";
 import { auth_cleanup_links } from "./auth_cleanup_links.ts";
 import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_token_blacklist.ts";
 import { makeAuthSendMail } from "./auth_send_mail.ts";
@@ -25,6 +26,8 @@ import { makeOpsGcJobQueues } from "./ops_gc_job_queues.ts";
 import { makeOutboxDeliver } from "./outbox_deliver.ts";
 import { outbox_sweep } from "./outbox_sweep.ts";
 import { payments_expire_credit_lots } from "./payments_expire_credit_lots.ts";
+import { sponsorship_compute_matches } from "./sponsorship_compute_matches.ts";
+import { sponsorship_expire_proposals } from "./sponsorship_expire_proposals.ts";
 import { ticketing_expire_holds } from "./ticketing_expire_holds.ts";
 
 /** What some tasks need beyond their job helpers. */
@@ -44,6 +47,7 @@ function helperTasks(options: TaskOptions): TaskList {
     audit_seal,
     auth_cleanup_links,
     auth_cleanup_refresh_token_blacklist,
+    campaigns_settle_spend,
     auth_send_mail: makeAuthSendMail(mail, options.mail),
     budget_open_periods,
     commerce_award_points,
@@ -60,6 +64,8 @@ function helperTasks(options: TaskOptions): TaskList {
     outbox_deliver: makeOutboxDeliver(options.webhooks),
     outbox_sweep,
     payments_expire_credit_lots,
+    sponsorship_compute_matches,
+    sponsorship_expire_proposals,
     ticketing_expire_holds,
   };
 }
