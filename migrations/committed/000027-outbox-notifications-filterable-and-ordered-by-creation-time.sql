@@ -1,3 +1,8 @@
+--! Previous: sha1:dd8c74a836c664493d647cb2a99dd002519b6551
+--! Hash: sha1:04be748128fa3cc6dde35f6acf3c669a737b3c4b
+--! Message: outbox: notifications filterable and ordered by creation time, unread count aggregate (issue 17)
+
+--! split: 2355-outbox-notification-filters.sql
 -- outbox: what clients filter, order and count notifications by (issue 17).
 -- Clients re-query unread notifications (docs/realtime.md) ordered by creation
 -- time and show an unread counter: both need an index PostGraphile can see

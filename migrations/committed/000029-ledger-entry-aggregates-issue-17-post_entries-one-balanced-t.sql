@@ -1,3 +1,16 @@
+--! Previous: sha1:06c9a49eb5a7570089dfad69f9d647032017de01
+--! Hash: sha1:d2bcbabae1c8b97abc363b9daca2c372fe7bcd1d
+--! Message: ledger: entry aggregates (issue 17); post_entries, one balanced transaction of many entries (issue 19)
+
+--! split: 3150-ledger-entry-aggregates.sql
+-- ledger: totals of entries per account (issue 17). Entries are filtered by
+-- accountId (indexed by entries_account_version_key) and ordered by
+-- accountVersion, so a statement page and its sum are index scans under RLS.
+
+comment on table ledger.entries is
+  E'@behavior -insert -update -delete +aggregates\nOne line of a transaction: a signed amount on one account (positive: money in, a debit; negative: money out, a credit), with the account''s balance and version right after it. Ordered by accountVersion, an account''s entries are its statement with a running balance; aggregates { sum { amount } } totals what a filter selects.';
+
+--! split: 3800-ledger-post-entries.sql
 -- ledger_private.post_entries: the trusted sibling of ledger.post_transaction,
 -- as ledger_private.transfer is post_transfer's (issue 19). Other modules'
 -- security-definer functions post multi-entry transactions with it (a ticket

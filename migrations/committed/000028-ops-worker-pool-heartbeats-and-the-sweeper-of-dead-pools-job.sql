@@ -1,3 +1,8 @@
+--! Previous: sha1:04be748128fa3cc6dde35f6acf3c669a737b3c4b
+--! Hash: sha1:06c9a49eb5a7570089dfad69f9d647032017de01
+--! Message: ops: worker pool heartbeats and the sweeper of dead pools' jobs (issue 16)
+
+--! split: 2510-ops-worker-heartbeats.sql
 -- Unattended crash recovery (issue 16). graphile-worker locks a job with the
 -- id of the worker pool that took it (`pool-` and 18 hex digits) and treats a
 -- lock as stale only after 4 hours. Every Groundwork worker pool records a

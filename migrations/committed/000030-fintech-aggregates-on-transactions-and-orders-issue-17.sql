@@ -1,3 +1,8 @@
+--! Previous: sha1:d2bcbabae1c8b97abc363b9daca2c372fe7bcd1d
+--! Hash: sha1:2f08842da0fd220de2aa0bb78f9c8d79d1d6c067
+--! Message: fintech: aggregates on transactions and orders (issue 17)
+
+--! split: 4150-fintech-aggregates.sql
 -- fintech: totals people ask for (issue 17): a customer's orders by status and
 -- amount, an account's postings over a period. Aggregates run under the same
 -- RLS as the rows, so a customer sums only their own.
