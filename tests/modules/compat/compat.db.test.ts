@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { withTransaction } from "../../helpers/db.ts";
 import { addMember, anonymous, countAsRoot, createUser, one } from "../../helpers/fixtures.ts";
 import { actingIn, createEvent, createTenant, publishedEvent } from "../events/fixtures.ts";
+import { activeCampaign, createAdvertiser } from "../campaigns/fixtures.ts";
+import { checkout, createBuyer, createShop } from "../ticketing/fixtures.ts";
 
 // The seed's SQL surface in public, for clients written against the seed:
 // the same rows and rules as the modules' own tables and functions.
@@ -26,6 +28,56 @@ describe("public.events", () => {
       expect(await countAsRoot(tx, "public.events where id = any($1::uuid[])", [ids])).toBe(2);
       await tx.become(acme.claims);
       expect(await tx.errorCode(() => tx.query("update public.events set title = 'x' where id = $1", [draft]))).toBe("42501");
+    });
+  });
+});
+
+describe("public.tickets and public.campaigns", () => {
+  it("public.tickets shows owners their tickets and the event's organization its tickets, nobody else; read-only", async () => {
+    await withTransaction(async (tx) => {
+      const shop = await createShop(tx, "pctix");
+      const buyer = await createBuyer(tx, "pcbuyer");
+      const stranger = await createUser(tx, "pcstranger");
+      const other = await createTenant(tx, "pcother");
+      const order = await checkout(tx, buyer.claims, shop.tierId, 2);
+      const byOrder = "public.tickets t join ticketing.order_items i on i.order_item_id = t.order_item_id where i.order_id = $1";
+      expect(await countAsRoot(tx, byOrder, [order.order_id])).toBe(2);
+      for (const [claims, expected] of [
+        [buyer.claims, 2],
+        [shop.tenant.claims, 2],
+        [stranger.claims, 0],
+        [other.claims, 0],
+      ] as const) {
+        await tx.become(claims);
+        const { rows } = await tx.query<{ n: number }>(
+          "select count(*)::int as n from public.tickets where owner_user_id = $1",
+          [buyer.userId],
+        );
+        expect(rows[0]!.n).toBe(expected);
+      }
+      await tx.become(buyer.claims);
+      expect(await tx.errorCode(() => tx.query("update public.tickets set owner_user_id = $1", [stranger.userId]))).toBe("42501");
+      await tx.become(anonymous);
+      expect(await tx.errorCode(() => tx.query("select count(*) from public.tickets"))).toBe("42501");
+    });
+  });
+
+  it("public.campaigns shows the advertising organization its campaigns, nobody else; read-only", async () => {
+    await withTransaction(async (tx) => {
+      const advertiser = await createAdvertiser(tx, "pcads");
+      const { campaignId } = await activeCampaign(tx, advertiser);
+      const other = await createTenant(tx, "pcrival");
+      expect(await countAsRoot(tx, "public.campaigns where id = $1 and status = 'active'", [campaignId])).toBe(1);
+      for (const [claims, expected] of [
+        [advertiser.tenant.claims, 1],
+        [other.claims, 0],
+      ] as const) {
+        await tx.become(claims);
+        const { rows } = await tx.query<{ n: number }>("select count(*)::int as n from public.campaigns where id = $1", [campaignId]);
+        expect(rows[0]!.n).toBe(expected);
+      }
+      await tx.become(advertiser.tenant.claims);
+      expect(await tx.errorCode(() => tx.query("update public.campaigns set budget = 1 where id = $1", [campaignId]))).toBe("42501");
     });
   });
 });
