@@ -2,6 +2,13 @@
  * Sponsorship and campaigns benchmarks (issue 22), in the same run and on the
  * same database:
  *
+ * * Impression ingestion through the endpoint: POST /analytics/impressions
+ *   (the one ingestion mechanism, stream "ad") on a `groundwork serve`
+ *   (production mode, rate limits off), each client posting batches of
+ *   `batch` (at most 1,000, the endpoint's limit) fresh impression ids for its
+ *   own campaign's creative with its advertiser's bearer token ÷ COPY of the
+ *   same number of rows into the same table, in the same round. This is the
+ *   issue's figure.
  * * Impression ingestion: rows per second through the endpoint's function,
  *   campaigns.record_impressions (as gw_user with the advertiser's claims,
  *   one round trip per batch: begin, the claims, the call, commit; batches of
@@ -25,23 +32,28 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import type { TestDatabase } from "../setup/testDatabase.ts";
+import { groundworkEnv, startServer, tokens } from "./apiSetup.ts";
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
 
 interface Tenant {
   organizationId: string;
+  userId: string;
+  username: string;
   claims: string;
 }
 
 async function tenants(root: pg.Client, n: number, tag: string): Promise<Tenant[]> {
   const { rows: orgs } = await root.query<{ organization_id: string }>(
     "insert into auth.organizations (name, slug) select $1 || '-' || g, $1 || '-' || g from generate_series(1, $2::int) g returning organization_id", [tag, n]);
-  const { rows: users } = await root.query<{ user_id: string }>(
-    "insert into auth.users (username, email) select $1 || 'u' || g, $1 || 'u' || g || '@example.com' from generate_series(1, $2::int) g returning user_id", [tag.replace(/-/g, "_"), n]);
+  const { rows: users } = await root.query<{ user_id: string; username: string }>(
+    "insert into auth.users (username, email) select $1 || 'u' || g, $1 || 'u' || g || '@example.com' from generate_series(1, $2::int) g returning user_id, username", [tag.replace(/-/g, "_"), n]);
   await root.query("insert into auth.memberships (organization_id, user_id, role) select unnest($1::uuid[]), unnest($2::uuid[]), 'owner'",
     [orgs.map((o) => o.organization_id), users.map((u) => u.user_id)]);
   return orgs.map((o, i) => ({
     organizationId: o.organization_id,
+    userId: users[i]!.user_id,
+    username: users[i]!.username,
     claims: JSON.stringify({ role: "gw_user", sub: users[i]!.user_id, org_id: o.organization_id, iat: Math.floor(Date.now() / 1000) }),
   }));
 }
@@ -91,6 +103,82 @@ export async function benchSponsorship(
     const perClient = batches * batch;
     const endpointRates: number[] = [];
     const copyRates: number[] = [];
+    const httpRates: number[] = [];
+    const httpCopyRates: number[] = [];
+    // Each advertiser signs in (a development session acting in its organization) for the HTTP endpoint.
+    const bearer: string[] = [];
+    for (const { tenant } of campaigns) {
+      const { rows: [session] } = await root.query<{ user_id: string; session_id: string }>(
+        "select * from auth_private.create_development_session($1, 'gw_user', $2)", [tenant.username, tenant.organizationId]);
+      bearer.push((await tokens.sign({ sub: session!.user_id, role: "gw_user", sid: session!.session_id, org_id: tenant.organizationId })).token);
+    }
+    const httpBatch = Math.min(batch, 1_000);
+    const server = await startServer("src/cli.ts", ["serve"],
+      groundworkEnv(db, { RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_USER: "0", RATE_LIMIT_SIGN_IN_PER_IP: "0", INGEST_RATE_LIMIT_PER_MINUTE: "0" }), "/healthz");
+    const copyRound = async (label: string) => {
+      const { rows: [now] } = await root.query<{ at: string }>("select now()::text as at");
+      const files = campaigns.map(({ campaignId, creativeId, tenant }, c) => {
+        const file = path.join(dir, `${label}-${c}.csv`);
+        const lines: string[] = [];
+        for (let i = 0; i < perClient; i++) lines.push(`${randomUUID()},${now!.at},${campaignId},${creativeId},,${tenant.organizationId},1`);
+        writeFileSync(file, lines.join("\n") + "\n");
+        chmodSync(file, 0o644);
+        return file;
+      });
+      const started = performance.now();
+      await Promise.all(clients.map((client, c) =>
+        client.query(`copy campaigns.ad_impressions (impression_id, occurred_at, campaign_id, creative_id, event_id, organization_id, cost) from '${files[c]}' with (format csv)`)));
+      const rate = (perClient * clientCount * 1000) / (performance.now() - started);
+      for (const file of files) rmSync(file);
+      return rate;
+    };
+    let httpAccepted = 0;
+    const post = async (c: number, count: number) => {
+      const items = Array.from({ length: count }, () => ({ stream: "ad", clientId: randomUUID(), id: campaigns[c]!.creativeId, occurredAt: new Date().toISOString() }));
+      const response = await fetch(`${server.url}/analytics/impressions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${bearer[c]}` },
+        body: JSON.stringify(items),
+      });
+      const answer = (await response.json()) as { accepted?: number };
+      if (response.status !== 200) throw new Error(`ingest answered ${response.status}: ${JSON.stringify(answer)}`);
+      return answer.accepted ?? 0;
+    };
+    try {
+      // Warm-up: one batch per client (plans, connections), not counted.
+      await Promise.all(campaigns.map((_, c) => post(c, httpBatch)));
+      for (let round = 0; round < rounds; round++) {
+        const started = performance.now();
+        const sent = await Promise.all(campaigns.map(async (_, c) => {
+          let accepted = 0;
+          for (let b = 0; b < perClient / httpBatch; b++) accepted += await post(c, httpBatch);
+          return accepted;
+        }));
+        const accepted = sent.reduce((a, b) => a + b, 0);
+        httpAccepted += accepted;
+        httpRates.push((accepted * 1000) / (performance.now() - started));
+        httpCopyRates.push(await copyRound(`http${round}`));
+      }
+    } finally {
+      await server.stop();
+    }
+    const countedSoFar = async () => Number((await root.query<{ n: string }>(
+      "select coalesce(sum(impressions), 0)::text as n from campaigns.campaigns where campaign_id = any($1::uuid[])", [campaigns.map((c) => c.campaignId)])).rows[0]!.n);
+    const httpCounted = await countedSoFar();
+    const httpRoundRatios = httpRates.map((r, i) => r / httpCopyRates[i]!);
+    const http = {
+      clients: clientCount,
+      batch: httpBatch,
+      rowsPerRound: perClient * clientCount,
+      rounds,
+      endpointRowsPerSecond: median(httpRates),
+      copyRowsPerSecond: median(httpCopyRates),
+      ratio: median(httpRoundRatios),
+      roundRatios: httpRoundRatios,
+      accepted: httpAccepted,
+      counted: httpCounted - campaigns.length * httpBatch, // less the warm-up batches
+      sent: perClient * clientCount * rounds,
+    };
     for (let round = 0; round < rounds; round++) {
       // The endpoint: each client records `batches` batches of fresh ids for its own campaign.
       let started = performance.now();
@@ -129,10 +217,8 @@ export async function benchSponsorship(
       ratio: median(roundRatios),
       roundRatios,
     };
-    const { rows: [sum] } = await root.query<{ n: string }>(
-      "select sum(impressions)::text as n from campaigns.campaigns where campaign_id = any($1::uuid[])", [campaigns.map((c) => c.campaignId)]);
-    // Every row sent through the endpoint was counted (none refused: the budget check ran and passed).
-    const counted = Number(sum!.n);
+    // Every row sent through the function was counted (none refused: the budget check ran and passed).
+    const counted = (await countedSoFar()) - httpCounted;
 
     // --- Escrow lifecycle -----------------------------------------------
     const organizers = await tenants(root, clientCount, `spg${process.pid}`);
@@ -190,7 +276,7 @@ export async function benchSponsorship(
       escrowAccountsNotEmpty: escrow!.nonempty,
       consistent: books!.n === 0,
     };
-    return { ingestion, counted, escrowLifecycle };
+    return { http, ingestion, counted, escrowLifecycle };
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await Promise.all(clients.map((client) => client.end()));
