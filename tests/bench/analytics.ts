@@ -23,7 +23,7 @@ import pg from "pg";
 import type { TestDatabase } from "../setup/testDatabase.ts";
 import { seededRandom } from "../helpers/random.ts";
 import { groundworkEnv, startServer } from "./apiSetup.ts";
-import { bareWorker } from "./outbox.ts";
+import { bareWorker } from "./workerJobs.ts";
 import { makeTaskList } from "../../src/worker/tasks/index.ts";
 import { defaultTaskOptions } from "../../src/config.ts";
 

@@ -20,56 +20,14 @@
  *   outbox event and a points-award job.
  */
 import { performance } from "node:perf_hooks";
-import { Logger as WorkerLogger, run, type Task } from "graphile-worker";
 import pg from "pg";
 import { taskList } from "../../src/worker/tasks/index.ts";
+import { bareWorker, timeJobs, workerConcurrency } from "./workerJobs.ts";
 import type { TestDatabase } from "../setup/testDatabase.ts";
 import { seededRandom } from "../helpers/random.ts";
 
-const concurrency = 4;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
 const quote = (text: string) => `'${text.replace(/'/g, "''")}'`;
-
-/** Runs `jobs` jobs of one task at `concurrency` on a fresh runner; `add` enqueues them in one statement. */
-async function timeJobs(db: TestDatabase, root: pg.Client, identifier: string, task: Task, jobs: number, add: () => Promise<unknown>) {
-  const pool = new pg.Pool({ connectionString: db.ownerUrl, max: concurrency + 2 });
-  pool.on("error", () => undefined);
-  pool.on("connect", (client) => client.on("error", () => undefined));
-  let done = 0;
-  let last = 0;
-  let finished!: () => void;
-  const allDone = new Promise<void>((resolve) => (finished = resolve));
-  const runner = await run({
-    pgPool: pool,
-    concurrency,
-    noHandleSignals: true,
-    crontab: "",
-    logger: new WorkerLogger(() => () => undefined),
-    taskList: {
-      [identifier]: async (payload, helpers) => {
-        await task(payload, helpers);
-        done++;
-        last = performance.now();
-        if (done === jobs) finished();
-      },
-    },
-  });
-  try {
-    await add();
-    const committed = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const complete = await Promise.race([
-      allDone.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 600_000))),
-    ]).finally(() => clearTimeout(timer));
-    const wallMs = (complete ? last : performance.now()) - committed;
-    return { jobs, done, complete, wallMs, jobsPerSecond: (done / wallMs) * 1000 };
-  } finally {
-    await runner.stop();
-    await pool.end();
-    void root;
-  }
-}
 
 async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number) {
   const tag = `cmb${process.pid}`;
@@ -95,18 +53,14 @@ async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number
        from unnest($3::uuid[]) with ordinality as x (u, i)`, [organizationIds, plans.map((p) => p.price_id), userIds]);
   await root.query("vacuum analyze commerce.subscriptions, ledger.accounts");
 
-  const bare = await timeJobs(db, root, "bench_noop", async () => undefined, subscriptions, () =>
-    root.query(
-      `select count(*) from graphile_worker.add_jobs(array(
-         select row('bench_noop', json_build_object('n', g), null, null, null, null, null, null)::graphile_worker.job_spec
-           from generate_series(1, $1::int) g))`, [subscriptions]));
+  const bare = await bareWorker(db, root, subscriptions, 600_000);
   const addRenewals = () =>
     root.query(
       `select count(*) from graphile_worker.add_jobs(array(
          select row('commerce_renew_subscription', json_build_object('id', s.subscription_id), null, s.current_period_end, 5,
                     'commerce_renew:' || s.subscription_id, null, null)::graphile_worker.job_spec
            from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]);
-  const renew = await timeJobs(db, root, "commerce_renew_subscription", taskList.commerce_renew_subscription!, subscriptions, addRenewals);
+  const renew = await timeJobs(db, "commerce_renew_subscription", taskList.commerce_renew_subscription!, subscriptions, addRenewals, 600_000);
   // Exactly once: every subscription in period 2 with one renewal charge; running every job again changes nothing.
   const check = async () => (await root.query<{ renewed: number; charges: number; distinct_subs: number }>(
     `select (select count(*)::int from commerce.subscriptions where organization_id = any ($1::uuid[]) and period_number = 2 and status = 'active') as renewed,
@@ -114,17 +68,17 @@ async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number
             (select count(distinct subscription_id)::int from commerce.subscription_charges where organization_id = any ($1::uuid[]) and reason = 'renewal') as distinct_subs`,
     [organizationIds])).rows[0]!;
   const first = await check();
-  const duplicated = await timeJobs(db, root, "commerce_renew_subscription", taskList.commerce_renew_subscription!, subscriptions, () =>
+  const duplicated = await timeJobs(db, "commerce_renew_subscription", taskList.commerce_renew_subscription!, subscriptions, () =>
     root.query(
       `select count(*) from graphile_worker.add_jobs(array(
          select row('commerce_renew_subscription', json_build_object('id', s.subscription_id), null, null, 5, null, null, null)::graphile_worker.job_spec
-           from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]));
+           from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]), 600_000);
   const again = await check();
   const exactlyOnce = first.renewed === subscriptions && first.charges === subscriptions && first.distinct_subs === subscriptions
     && again.charges === subscriptions && again.renewed === subscriptions && duplicated.complete;
   return {
     subscriptions,
-    concurrency,
+    concurrency: workerConcurrency,
     bareJobsPerSecond: bare.jobsPerSecond,
     renewalsPerSecond: renew.jobsPerSecond,
     renewalWallMs: renew.wallMs,

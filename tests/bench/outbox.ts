@@ -26,8 +26,9 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import { Logger as WorkerLogger, run, type Runner } from "graphile-worker";
+import type { Runner } from "graphile-worker";
 import pg from "pg";
+import { bareWorker } from "./workerJobs.ts";
 import { createLogger } from "../../src/logger.ts";
 import { startWorker } from "../../src/worker/runner.ts";
 import type { TestDatabase } from "../setup/testDatabase.ts";
@@ -277,50 +278,6 @@ class WorkerProbe {
 async function jobQueueRows(root: pg.Client): Promise<number> {
   const { rows } = await root.query<{ n: number }>("select count(*)::int as n from graphile_worker._private_job_queues");
   return rows[0]!.n;
-}
-
-/** Bare graphile-worker: 10,000 no-op jobs added in one statement, run at the same concurrency. */
-export async function bareWorker(db: TestDatabase, root: pg.Client, jobs: number) {
-  const pool = new pg.Pool({ connectionString: db.ownerUrl, max: concurrency + 2 });
-  pool.on("error", () => undefined);
-  pool.on("connect", (client) => client.on("error", () => undefined));
-  let done = 0;
-  let last = 0;
-  let finished!: () => void;
-  const allDone = new Promise<void>((resolve) => (finished = resolve));
-  const runner = await run({
-    pgPool: pool,
-    concurrency,
-    noHandleSignals: true,
-    crontab: "",
-    logger: new WorkerLogger(() => () => undefined),
-    taskList: {
-      bench_noop: async () => {
-        done++;
-        last = performance.now();
-        if (done === jobs) finished();
-      },
-    },
-  });
-  try {
-    await root.query(
-      `select count(*) from graphile_worker.add_jobs(array(
-         select row('bench_noop', json_build_object('n', g), null, null, null, null, null, null)::graphile_worker.job_spec
-           from generate_series(1, $1::int) g))`,
-      [jobs],
-    );
-    const committed = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const complete = await Promise.race([
-      allDone.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 120_000))),
-    ]).finally(() => clearTimeout(timer));
-    const wallMs = (complete ? last : performance.now()) - committed;
-    return { jobs, done, complete, wallMs, jobsPerSecond: (done / wallMs) * 1000 };
-  } finally {
-    await runner.stop();
-    await pool.end();
-  }
 }
 
 /**
