@@ -17,6 +17,8 @@ import type { Manifest } from "./persisted.ts";
 import { authOf, claimsOf } from "./authenticate.ts";
 import { requestOf } from "./requestContext.ts";
 import type { TokenService } from "./jwt.ts";
+import { selectOperation } from "./limits.ts";
+import { requestTransaction, transactionPerCall } from "./transactions.ts";
 
 export interface PresetOptions {
   /** gw_authenticator connections; every transaction on them becomes the caller. */
@@ -40,31 +42,35 @@ export function makePreset({ pool, listenPool, tokenService, logger, limits = de
   const statementTimeout = String(limits.statementTimeoutMs);
   // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
   const errorOptions = { hideSuggestions: !limits.introspection };
+  const pgService = makePgService({
+    pool,
+    pgSubscriber: new PgSubscriber(listenPool ?? pool),
+    schemas: [...exposedSchemas],
+    // Every transaction becomes the caller: SET LOCAL ROLE + request.jwt.claims.
+    // Over a WebSocket the caller is the token given in connection_init.
+    pgSettings(requestContext) {
+      const auth = authOf(requestContext);
+      // statement_timeout: one slow statement cannot hold a pool connection for long (SET LOCAL, so per transaction).
+      // jit_optimize_above_cost: @dataplan/pg's session-wide setting, made per transaction so that
+      // nothing sticks to a pooler's server connection (src/db/pool.ts skips the session statement).
+      return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout, jit_optimize_above_cost: "-1" };
+    },
+  });
+  // Transactions with one round trip less; a query's statements in one transaction (src/server/transactions.ts).
+  const perCall = transactionPerCall(pool);
+  pgService.adaptor = { ...pgService.adaptor, createWithPgClient: (settings, variant) => (variant === "SUPERUSER" ? pgService.adaptor.createWithPgClient(settings, variant) : perCall) };
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset, PgAggregatesPreset, ...extraPresets],
     plugins: [SchemaPrefixInflectionPlugin, AuthPlugin, ClientsPlugin, RealtimePlugin, makeErrorCodesPlugin(errorOptions), makeLimitsPlugin(limits, manifest)],
-    pgServices: [
-      makePgService({
-        pool,
-        pgSubscriber: new PgSubscriber(listenPool ?? pool),
-        schemas: [...exposedSchemas],
-        // Every transaction becomes the caller: SET LOCAL ROLE + request.jwt.claims.
-        // Over a WebSocket the caller is the token given in connection_init.
-        pgSettings(requestContext) {
-          const auth = authOf(requestContext);
-          // statement_timeout: one slow statement cannot hold a pool connection for long (SET LOCAL, so per transaction).
-          // jit_optimize_above_cost: @dataplan/pg's session-wide setting, made per transaction so that
-          // nothing sticks to a pooler's server connection (src/db/pool.ts skips the session statement).
-          return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout, jit_optimize_above_cost: "-1" };
-        },
-      }),
-    ],
+    pgServices: [pgService],
     // Filtering, ordering and aggregates: what clients may ask for (plugins/clients.ts, docs/clients.md).
     schema: clientSchemaOptions,
     grafast: {
       timeouts: { planning: limits.planningTimeoutMs, execution: limits.executionTimeoutMs },
-      context(requestContext) {
+      context(requestContext, args) {
         const req = requestOf(requestContext);
+        const pgSettings = args.contextValue.pgSettings;
+        const query = selectOperation(args.document, args.operationName)?.operation === "query";
         const userAgent = req?.headers["user-agent"];
         return {
           tokenService,
@@ -72,6 +78,7 @@ export function makePreset({ pool, listenPool, tokenService, logger, limits = de
           // Verified claims (or null): subscriptions derive their topics from these, never from arguments.
           jwtClaims: claimsOf(authOf(requestContext)),
           transport: requestContext.ws ? ("websocket" as const) : ("http" as const),
+          ...(query && pgSettings ? { withPgClient: requestTransaction(pool, pgSettings, perCall) } : {}),
         };
       },
     },
