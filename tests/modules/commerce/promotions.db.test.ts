@@ -98,6 +98,30 @@ describe("promotions", () => {
     });
   });
 
+  it("lets only owner sessions move the clock: an API session's commerce.now is ignored", async () => {
+    await withTransaction(async (tx) => {
+      const shop = await createShop(tx, "cmclk");
+      // Valid only in January 2030: redeemable now only by moving the clock there.
+      await promotion(tx, shop.merchant, { code: "LATER", percent_off: "10", starts_at: new Date("2030-01-01"), ends_at: new Date("2030-02-01") });
+      const customer = await createCustomer(tx, "cmclkc");
+      const at2030 = async () => {
+        await tx.become(customer.claims);
+        await setClock(tx, new Date("2030-01-15"));
+        return tx.errorCode(() => tx.query("select commerce.checkout($1, $2, $3)", [`c-${Math.random()}`, JSON.stringify([{ priceId: shop.priceId }]), "LATER"]));
+      };
+      // As the API logs in (gw_authenticator, then gw_user with claims): the setting is there, the clock does not move.
+      await tx.query("set local session authorization gw_authenticator");
+      expect(await at2030()).toBe("CMEXP");
+      expect((await one<{ clock: string }>(tx, "select current_setting('commerce.now') as clock")).clock).toMatch(/^2030-01-15/);
+      await tx.query("reset role");
+      await tx.query("set local session authorization default");
+      expect(await countAsRoot(tx, "commerce.promotions where code = 'LATER' and redeemed = 0")).toBe(1);
+      // The same call in a session of the owner (here the tests' superuser) redeems the code in 2030.
+      expect(await at2030()).toBeUndefined();
+      expect(await countAsRoot(tx, "commerce.promotions where code = 'LATER' and redeemed = 1")).toBe(1);
+    });
+  });
+
   it("discounts only the promotion's number of subscription periods", async () => {
     await withTransaction(async (tx) => {
       const shop = await createShop(tx, "cmprs");
