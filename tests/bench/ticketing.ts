@@ -22,7 +22,7 @@ import { seededRandom } from "../helpers/random.ts";
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
 const quote = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
-async function setUp(root: pg.Client, organizations: number, events: number, buyers: number, accounts: number) {
+export async function setUp(root: pg.Client, organizations: number, events: number, buyers: number, accounts: number) {
   const tag = `tkb${process.pid}`;
   const { rows: orgs } = await root.query<{ organization_id: string }>(
     "insert into auth.organizations (name, slug) select $1 || '-' || g, $1 || '-' || g from generate_series(1, $2::int) g returning organization_id", [tag, organizations]);
