@@ -24,7 +24,7 @@ const cpuMs = (pid: number) => {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 };
 const calls = Number(process.env.N ?? 1000);
-const db = await createTestDatabase("checkout-profile");
+const db = await createTestDatabase("ckprof");
 const root = new pg.Client({ connectionString: db.rootUrl });
 await root.connect();
 try {
