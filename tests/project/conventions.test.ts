@@ -47,6 +47,12 @@ import { rootDb } from "../helpers/db.ts";
 //    named `gwtest_…` while this runs; those are ignored.
 // 6. Every table of a module schema has a primary key (audit.enable_tracking
 //    refuses tables without one).
+// 7. A module never reads another module's `*_private` schema: no function
+//    body (plpgsql or sql), view or policy of a module's schemas (the
+//    compatibility layer's objects in `public` included) names another
+//    module's private schema; it calls the other module's public functions
+//    (a trusted interface: execute revoked from the API roles, hidden from
+//    GraphQL). Exceptions below, with the reason.
 
 /** Foreign keys allowed without an index that leads with their columns: constraint → why. */
 const unindexedForeignKeys: Record<string, string> = {
@@ -56,6 +62,9 @@ const unindexedForeignKeys: Record<string, string> = {
 
 /** Materialized views that request roles may read although they have no RLS: view → why. */
 const grantedMaterializedViews: Record<string, string> = {};
+
+/** Objects allowed to name another module's private schema: "object → other_private" → why. None today. */
+const crossModulePrivateReads: Record<string, string> = {};
 
 /** Schemas that belong to PostgreSQL or to a library, not to a module. */
 const systemSchemas = ["pg_catalog", "information_schema", "public", "graphile_worker", "graphile_migrate"];
@@ -436,6 +445,51 @@ describe("conventions the catalog can check", () => {
       ...moduleSchemas.filter((schema) => !present.has(schema)).map((schema) => `${schema}: in src/modules.ts but not in the database`),
     ];
     expect(offences).toEqual([]);
+  });
+
+  it("keeps every module out of the other modules' private schemas (functions, views and policies call public interfaces)", async () => {
+    const sharedSchemas = builtModules.flatMap((module) => module.sharedSchemas ?? []);
+    const objects = await query<{ object: string; schema: string; text: string }>(
+      `select p.oid::regprocedure::text as object, n.nspname as schema, p.prosrc as text
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
+        where (n.nspname = any($1) or n.nspname = any($2)) and l.lanname in ('sql', 'plpgsql')
+          and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
+       union all
+       select c.oid::regclass::text, n.nspname, pg_get_viewdef(c.oid)
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('v', 'm') and (n.nspname = any($1) or n.nspname = any($2))
+          and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
+       union all
+       select pol.schemaname || '.' || pol.tablename || ' policy ' || pol.policyname, pol.schemaname::text,
+              coalesce(pol.qual, '') || ' ' || coalesce(pol.with_check, '')
+         from pg_policies pol
+        where pol.schemaname = any($1)
+        order by 1`,
+      [moduleSchemas, sharedSchemas],
+    );
+    const compat = builtModules.find((module) => module.sharedSchemas?.length);
+    let ownReads = 0;
+    const offending = new Set<string>();
+    const offences: string[] = [];
+    for (const { object, schema, text } of objects) {
+      const module = moduleOfSchema(schema) ?? compat!;
+      for (const [, other] of text.matchAll(/\b([a-z_][a-z0-9_]*_private)\./g)) {
+        const owner = moduleOfSchema(other!);
+        if (!owner) continue;
+        if (owner.name === module.name) {
+          ownReads++;
+          continue;
+        }
+        const key = `${object} → ${other}`;
+        if (offending.has(key)) continue;
+        offending.add(key);
+        if (!Object.hasOwn(crossModulePrivateReads, key))
+          offences.push(`${object}: module ${module.name} reads ${other} (module ${owner.name}'s); call a public function of ${owner.name} instead`);
+      }
+    }
+    // The parse finds private reads where they are allowed, so an empty list of offences is not vacuous.
+    expect(ownReads).toBeGreaterThan(100);
+    expect([...offences, ...staleExceptions(crossModulePrivateReads, offending)]).toEqual([]);
   });
 
   it("gives every table of a module schema a primary key", async () => {
