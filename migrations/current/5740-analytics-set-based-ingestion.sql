@@ -5,16 +5,21 @@
 -- a subquery per item, a normalized copy of every item rebuilt as jsonb, the
 -- retention bound computed per item, the dedupe claim joined back to the
 -- batch on a jsonb field, the visible-ids query re-reading the jsonb twice),
--- 47 ms the writer. Now the batch's JSON is read twice (the shape check, then
--- one typed array of its items), every later step works on that array, the
--- retention bound and the visible ids are computed once per stream, and a
--- stream whose client id is the row's own primary key (keyed_by_row: ad,
--- 5795) skips the second indexed insert into ingest_keys: its writer's
+-- 47 ms the writer (which parsed the rebuilt jsonb again). Now the batch's
+-- JSON is read twice (the shape check, then one typed array of its items),
+-- every later step works on that array, the retention bound and the visible
+-- ids are computed once per stream, writers take the typed array
+-- (analytics.ingest_item[]: no jsonb built for them, none parsed by them),
+-- and a stream whose client id is the row's own primary key (keyed_by_row:
+-- ad, 5795) skips the second indexed insert into ingest_keys: its writer's
 -- insert deduplicates against the table within the window.
--- Same checks, same codes, same answer, same writer interface.
+-- Same checks, same codes, same answer.
 
 drop function if exists analytics.ingest_impressions(jsonb);
-drop type if exists analytics_private.ingest_item;
+drop function if exists analytics_private.write_event_impressions(analytics.ingest_item[]);
+drop function if exists analytics_private.write_post_impressions(analytics.ingest_item[]);
+drop function if exists campaigns_private.write_ad_impressions(analytics.ingest_item[]); -- 5795's, on this type
+drop type if exists analytics.ingest_item;
 alter table analytics_private.ingest_streams drop column if exists keyed_by_row;
 
 alter table analytics_private.ingest_streams
@@ -22,8 +27,10 @@ alter table analytics_private.ingest_streams
 comment on column analytics_private.ingest_streams.keyed_by_row is
   'The client id is the row''s own primary key and the writer skips ids already in its table within the dedupe window: the ingestion then keeps no ingest_keys for the stream (one indexed insert per row instead of two).';
 
--- One checked item, field names as the writers read them (to_jsonb of a row is a writer's row).
-create type analytics_private.ingest_item as (
+-- One checked item, as the stream writers receive it: the interface of a
+-- writer of another module (campaigns' ad stream), so in the public schema;
+-- no GraphQL field takes or returns it.
+create type analytics.ingest_item as (
   n integer,
   stream text,
   "clientId" text,
@@ -35,7 +42,51 @@ create type analytics_private.ingest_item as (
   "countryCode" text,
   metadata jsonb
 );
-comment on type analytics_private.ingest_item is 'An impression of a batch once its shape is checked: typed, numbered from 1 in batch order.';
+comment on type analytics.ingest_item is
+  E'@behavior -*\nTrusted interface, not in GraphQL: an impression of a batch once analytics.ingest_impressions has checked it, numbered from 1 in batch order, with the signed-in caller as userId; a stream''s writer ((items analytics.ingest_item[]) returns integer) gets its stream''s new items.';
+
+-- The writers of the event and post streams, on the typed items (5720's took jsonb).
+drop function if exists analytics_private.write_event_impressions(jsonb);
+drop function if exists analytics_private.write_post_impressions(jsonb);
+
+create function analytics_private.write_event_impressions(items analytics.ingest_item[]) returns integer
+  language plpgsql
+  volatile
+  set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  insert into analytics.event_impressions (event_id, user_id, visitor_id, client_id, source, country_code, metadata, occurred_at)
+  select r.id, r."userId", r."visitorId", r."clientId", coalesce(r.source, 'web'), r."countryCode", coalesce(r.metadata, '{}'::jsonb), r."occurredAt"
+    from pg_catalog.unnest(write_event_impressions.items) r;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+comment on function analytics_private.write_event_impressions(analytics.ingest_item[]) is 'Writer of the event stream: inserts checked, deduplicated items into analytics.event_impressions.';
+
+create function analytics_private.write_post_impressions(items analytics.ingest_item[]) returns integer
+  language plpgsql
+  volatile
+  set search_path = ''
+as $$
+declare
+  v_count integer;
+begin
+  insert into analytics.post_impressions (post_id, user_id, visitor_id, client_id, source, country_code, metadata, occurred_at)
+  select r.id, r."userId", r."visitorId", r."clientId", coalesce(r.source, 'web'), r."countryCode", coalesce(r.metadata, '{}'::jsonb), r."occurredAt"
+    from pg_catalog.unnest(write_post_impressions.items) r;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+comment on function analytics_private.write_post_impressions(analytics.ingest_item[]) is 'Writer of the post stream: inserts checked, deduplicated items into analytics.post_impressions.';
+revoke execute on function analytics_private.write_event_impressions(analytics.ingest_item[]),
+  analytics_private.write_post_impressions(analytics.ingest_item[]) from public;
+
+update analytics_private.ingest_streams set writer = 'analytics_private.write_event_impressions(analytics.ingest_item[])' where stream = 'event';
+update analytics_private.ingest_streams set writer = 'analytics_private.write_post_impressions(analytics.ingest_item[])' where stream = 'post';
 
 create function analytics.ingest_impressions(impressions jsonb) returns jsonb
   language plpgsql
@@ -47,12 +98,12 @@ declare
   v_total integer;
   v_bad record;
   v_known text[];
-  v_items analytics_private.ingest_item[];
+  v_items analytics.ingest_item[];
   v_stream analytics_private.ingest_streams;
   v_ids uuid[];
   v_missing uuid;
   v_month date;
-  v_rows jsonb;
+  v_rows analytics.ingest_item[];
   v_accepted integer := 0;
   v_written integer;
   v_now timestamptz := pg_catalog.now();
@@ -105,7 +156,7 @@ begin
   begin
     select pg_catalog.array_agg(row(o.n, o.item ->> 'stream', o.item ->> 'clientId', (o.item ->> 'id')::uuid,
              (o.item ->> 'occurredAt')::timestamptz, v_user, o.item ->> 'visitorId', o.item ->> 'source',
-             o.item ->> 'countryCode', o.item -> 'metadata')::analytics_private.ingest_item order by o.n)
+             o.item ->> 'countryCode', o.item -> 'metadata')::analytics.ingest_item order by o.n)
       into v_items
       from pg_catalog.jsonb_array_elements(ingest_impressions.impressions) with ordinality o(item, n);
   exception when datetime_field_overflow or invalid_datetime_format then
@@ -149,24 +200,24 @@ begin
      order by s.stream
   loop
     if v_stream.keyed_by_row then
-      select pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b) order by b.n) into v_rows
-        from (select distinct on (i."clientId") i.* from pg_catalog.unnest(v_items) i
+      select pg_catalog.array_agg(b.item order by (b.item).n) into v_rows
+        from (select distinct on (i."clientId") i as item from pg_catalog.unnest(v_items) i
                where i.stream = v_stream.stream order by i."clientId", i.n) b;
     else
       with batch as (
-        select distinct on (i."clientId") i.*
+        select distinct on (i."clientId") i as item
           from pg_catalog.unnest(v_items) i
          where i.stream = v_stream.stream
          order by i."clientId", i.n
       ), claimed as (
         insert into analytics_private.ingest_keys as k (stream, client_id, seen_at)
-        select v_stream.stream, b."clientId", v_now from batch b
+        select v_stream.stream, (b.item)."clientId", v_now from batch b
         on conflict on constraint ingest_keys_pkey do update set seen_at = excluded.seen_at
           where k.seen_at <= excluded.seen_at - v_stream.dedupe_window
         returning k.client_id
       )
-      select pg_catalog.jsonb_agg(pg_catalog.to_jsonb(b) order by b.n) into v_rows
-        from batch b where b."clientId" in (select c.client_id from claimed c);
+      select pg_catalog.array_agg(b.item order by (b.item).n) into v_rows
+        from batch b where (b.item)."clientId" in (select c.client_id from claimed c);
     end if;
     continue when v_rows is null;
     for v_month in
