@@ -52,7 +52,9 @@ import { rootDb } from "../helpers/db.ts";
 //    compatibility layer's objects in `public` included) names another
 //    module's private schema; it calls the other module's public functions
 //    (a trusted interface: execute revoked from the API roles, hidden from
-//    GraphQL). Exceptions below, with the reason.
+//    GraphQL). Exceptions below, with the reason. A function whose comment
+//    says "Trusted interface" is hidden from GraphQL (`@behavior -*` first)
+//    and no request role may execute it.
 
 /** Foreign keys allowed without an index that leads with their columns: constraint → why. */
 const unindexedForeignKeys: Record<string, string> = {
@@ -490,6 +492,23 @@ describe("conventions the catalog can check", () => {
     // The parse finds private reads where they are allowed, so an empty list of offences is not vacuous.
     expect(ownReads).toBeGreaterThan(100);
     expect([...offences, ...staleExceptions(crossModulePrivateReads, offending)]).toEqual([]);
+
+    // The trusted interfaces those calls go through: out of GraphQL, and closed to every request role.
+    const interfaces = await query<{ fn: string; comment: string; executors: string[] }>(
+      `select p.oid::regprocedure::text as fn, obj_description(p.oid, 'pg_proc') as comment,
+              array(select r from unnest($2::text[]) r where has_function_privilege(r, p.oid, 'execute') order by 1) as executors
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = any($1) and obj_description(p.oid, 'pg_proc') ~ 'Trusted interface'
+        order by 1`,
+      [moduleSchemas, [...requestRoles]],
+    );
+    expect(interfaces.length).toBeGreaterThanOrEqual(11);
+    expect(
+      interfaces.flatMap(({ fn, comment, executors }) => [
+        ...(comment.startsWith("@behavior -*\n") ? [] : [`${fn}: a trusted interface whose comment does not start with @behavior -*`]),
+        ...executors.map((role) => `${fn}: a trusted interface that ${role} may execute`),
+      ]),
+    ).toEqual([]);
   });
 
   it("gives every table of a module schema a primary key", async () => {
