@@ -12,8 +12,9 @@ import { authOfRequest } from "./authenticate.ts";
  *
  *   1. the rate limit: INGEST_RATE_LIMIT_PER_MINUTE batches per client IP, in
  *      the store every API process shares (ops_private.rate_limits) (429);
- *   2. the body: JSON, at most 1 MB: an array of impressions or
- *      { "impressions": [...] } (400, 413);
+ *   2. the body: JSON, at most 1 MB: an array of impressions (passed to
+ *      PostgreSQL as text, parsed once there) or { "impressions": [...] }
+ *      (400, 413);
  *   3. one transaction as the caller (SET LOCAL ROLE and request.jwt.claims, as
  *      PostGraphile does) running analytics.ingest_impressions, which checks
  *      the whole batch, deduplicates by client id within the stream's window,
@@ -28,7 +29,9 @@ const hitSql = "select hits, retry_after_seconds from ops_private.rate_limit_hit
 
 export function ingestRouter(pool: Pool, logger: Logger, options: IngestRouteOptions = apiDefaults.ingest, statementTimeoutMs: number = apiDefaults.statementTimeoutMs): Router {
   const router = Router();
-  const readBody = express.json({ type: () => true, limit: maxRequestBytes, strict: false });
+  // The body is read as text and, when it is the array itself (what beacons send), handed to PostgreSQL as
+  // it came: one JSON parse (the server's), no rebuilding in Node. The wrapped form is unwrapped here.
+  const readBody = express.text({ type: () => true, limit: maxRequestBytes });
 
   router.post("/analytics/impressions", async (req: Request, res: Response) => {
     const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
@@ -56,9 +59,22 @@ export function ingestRouter(pool: Pool, logger: Logger, options: IngestRouteOpt
       }
       return;
     }
-    const body: unknown = req.body;
-    const impressions = Array.isArray(body) ? body : body && typeof body === "object" ? (body as { impressions?: unknown }).impressions : undefined;
-    if (!Array.isArray(impressions)) {
+    const text = typeof req.body === "string" ? req.body : "";
+    let batch: string | undefined;
+    if (/^\s*\[/.test(text)) {
+      batch = text; // PostgreSQL parses it (a syntax error is answered 400 below)
+    } else {
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        res.status(400).json(errorBody("BAD_REQUEST", "The body is not JSON."));
+        return;
+      }
+      const impressions = body && typeof body === "object" ? (body as { impressions?: unknown }).impressions : undefined;
+      if (Array.isArray(impressions)) batch = JSON.stringify(impressions);
+    }
+    if (batch === undefined) {
       res.status(400).json(errorBody("ANBAT", "Send a JSON array of impressions, or { \"impressions\": [...] }."));
       return;
     }
@@ -75,13 +91,18 @@ export function ingestRouter(pool: Pool, logger: Logger, options: IngestRouteOpt
       ]);
       const { rows } = await client.query<{ result: { received: number; accepted: number; duplicates: number } }>(
         "select analytics.ingest_impressions($1::jsonb) as result",
-        [JSON.stringify(impressions)],
+        [batch],
       );
       await client.query("commit");
       res.json(rows[0]!.result);
     } catch (error) {
       await client?.query("rollback").catch(() => undefined);
       const code = (error as { code?: string }).code;
+      // The body handed over as text was not JSON: refused by the jsonb parameter itself, before any function ran.
+      if (code === "22P02" && !/function/.test((error as { where?: string }).where ?? "")) {
+        res.status(400).json(errorBody("BAD_REQUEST", "The body is not JSON."));
+        return;
+      }
       if (isRegisteredSqlCode(code) && sqlErrorCodes[code].status < 500) {
         res.status(sqlErrorCodes[code].status).json(errorBody(code, (error as Error).message));
         return;

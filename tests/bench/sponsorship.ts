@@ -114,7 +114,9 @@ export async function benchSponsorship(
     }
     const httpBatch = Math.min(batch, 1_000);
     const server = await startServer("src/cli.ts", ["serve"],
-      groundworkEnv(db, { RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_USER: "0", RATE_LIMIT_SIGN_IN_PER_IP: "0", INGEST_RATE_LIMIT_PER_MINUTE: "0" }), "/healthz");
+      groundworkEnv(db, { RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_USER: "0", RATE_LIMIT_SIGN_IN_PER_IP: "0", INGEST_RATE_LIMIT_PER_MINUTE: "0",
+        // 16 clients on a shared 2-core machine: a batch can wait seconds for a core; the default 5 s would cut the load, not measure it.
+        STATEMENT_TIMEOUT_MS: "60000" }), "/healthz");
     const copyRound = async (label: string) => {
       const { rows: [now] } = await root.query<{ at: string }>("select now()::text as at");
       const files = campaigns.map(({ campaignId, creativeId, tenant }, c) => {

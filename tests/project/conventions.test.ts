@@ -47,6 +47,14 @@ import { rootDb } from "../helpers/db.ts";
 //    named `gwtest_…` while this runs; those are ignored.
 // 6. Every table of a module schema has a primary key (audit.enable_tracking
 //    refuses tables without one).
+// 7. A module never reads another module's `*_private` schema: no function
+//    body (plpgsql or sql), view or policy of a module's schemas (the
+//    compatibility layer's objects in `public` included) names another
+//    module's private schema; it calls the other module's public functions
+//    (a trusted interface: execute revoked from the API roles, hidden from
+//    GraphQL). Exceptions below, with the reason. A function whose comment
+//    says "Trusted interface" is hidden from GraphQL (`@behavior -*` first)
+//    and no request role may execute it.
 
 /** Foreign keys allowed without an index that leads with their columns: constraint → why. */
 const unindexedForeignKeys: Record<string, string> = {
@@ -56,6 +64,9 @@ const unindexedForeignKeys: Record<string, string> = {
 
 /** Materialized views that request roles may read although they have no RLS: view → why. */
 const grantedMaterializedViews: Record<string, string> = {};
+
+/** Objects allowed to name another module's private schema: "object → other_private" → why. None today. */
+const crossModulePrivateReads: Record<string, string> = {};
 
 /** Schemas that belong to PostgreSQL or to a library, not to a module. */
 const systemSchemas = ["pg_catalog", "information_schema", "public", "graphile_worker", "graphile_migrate"];
@@ -436,6 +447,68 @@ describe("conventions the catalog can check", () => {
       ...moduleSchemas.filter((schema) => !present.has(schema)).map((schema) => `${schema}: in src/modules.ts but not in the database`),
     ];
     expect(offences).toEqual([]);
+  });
+
+  it("keeps every module out of the other modules' private schemas (functions, views and policies call public interfaces)", async () => {
+    const sharedSchemas = builtModules.flatMap((module) => module.sharedSchemas ?? []);
+    const objects = await query<{ object: string; schema: string; text: string }>(
+      `select p.oid::regprocedure::text as object, n.nspname as schema, p.prosrc as text
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_language l on l.oid = p.prolang
+        where (n.nspname = any($1) or n.nspname = any($2)) and l.lanname in ('sql', 'plpgsql')
+          and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
+       union all
+       select c.oid::regclass::text, n.nspname, pg_get_viewdef(c.oid)
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('v', 'm') and (n.nspname = any($1) or n.nspname = any($2))
+          and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
+       union all
+       select pol.schemaname || '.' || pol.tablename || ' policy ' || pol.policyname, pol.schemaname::text,
+              coalesce(pol.qual, '') || ' ' || coalesce(pol.with_check, '')
+         from pg_policies pol
+        where pol.schemaname = any($1)
+        order by 1`,
+      [moduleSchemas, sharedSchemas],
+    );
+    const compat = builtModules.find((module) => module.sharedSchemas?.length);
+    let ownReads = 0;
+    const offending = new Set<string>();
+    const offences: string[] = [];
+    for (const { object, schema, text } of objects) {
+      const module = moduleOfSchema(schema) ?? compat!;
+      for (const [, other] of text.matchAll(/\b([a-z_][a-z0-9_]*_private)\./g)) {
+        const owner = moduleOfSchema(other!);
+        if (!owner) continue;
+        if (owner.name === module.name) {
+          ownReads++;
+          continue;
+        }
+        const key = `${object} → ${other}`;
+        if (offending.has(key)) continue;
+        offending.add(key);
+        if (!Object.hasOwn(crossModulePrivateReads, key))
+          offences.push(`${object}: module ${module.name} reads ${other} (module ${owner.name}'s); call a public function of ${owner.name} instead`);
+      }
+    }
+    // The parse finds private reads where they are allowed, so an empty list of offences is not vacuous.
+    expect(ownReads).toBeGreaterThan(100);
+    expect([...offences, ...staleExceptions(crossModulePrivateReads, offending)]).toEqual([]);
+
+    // The trusted interfaces those calls go through: out of GraphQL, and closed to every request role.
+    const interfaces = await query<{ fn: string; comment: string; executors: string[] }>(
+      `select p.oid::regprocedure::text as fn, obj_description(p.oid, 'pg_proc') as comment,
+              array(select r from unnest($2::text[]) r where has_function_privilege(r, p.oid, 'execute') order by 1) as executors
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = any($1) and obj_description(p.oid, 'pg_proc') ~ 'Trusted interface'
+        order by 1`,
+      [moduleSchemas, [...requestRoles]],
+    );
+    expect(interfaces.length).toBeGreaterThanOrEqual(11);
+    expect(
+      interfaces.flatMap(({ fn, comment, executors }) => [
+        ...(comment.startsWith("@behavior -*\n") ? [] : [`${fn}: a trusted interface whose comment does not start with @behavior -*`]),
+        ...executors.map((role) => `${fn}: a trusted interface that ${role} may execute`),
+      ]),
+    ).toEqual([]);
   });
 
   it("gives every table of a module schema a primary key", async () => {

@@ -59,6 +59,8 @@ describe("POST /analytics/impressions", () => {
     const now = new Date().toISOString();
     const before = await count(publicEvent);
     expect(await beacon(api.url, "{not json")).toMatchObject({ status: 400, body: { errors: [{ extensions: { code: "BAD_REQUEST" } }] } });
+    // An array is handed to PostgreSQL as it came: its syntax error is still a 400.
+    expect(await beacon(api.url, "[{\"stream\": ")).toMatchObject({ status: 400, body: { errors: [{ extensions: { code: "BAD_REQUEST" } }] } });
     expect(await beacon(api.url, { nothing: true })).toMatchObject({ status: 400, body: { errors: [{ extensions: { code: "ANBAT" } }] } });
     expect(await beacon(api.url, [{ stream: "event", clientId: "x", id: publicEvent, occurredAt: "2001-01-01T00:00:00Z" }])).toMatchObject({
       status: 422,
