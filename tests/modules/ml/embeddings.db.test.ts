@@ -53,6 +53,22 @@ describe("hash-v1 embeddings", () => {
       expect(after.embedding_id).toBe(before.embedding_id);
       expect(after.source_hash).not.toBe(before.source_hash);
       expect(after.vector).not.toEqual(before.vector);
+      // The batch computation (every distinct token hashed once) gives ml.hash_embedding's vector, and the
+      // inverted index follows the vector: its nonzero components, each divided by the norm.
+      const check = await tx.asRoot(() =>
+        one<{ same: boolean; terms: number; nonzero: number; unit_ok: boolean }>(
+          tx,
+          `select m.vector = ml.hash_embedding(e.category_code, e.title, e.venue, e.description) as same,
+                  (select count(*)::int from ml.embedding_terms t where t.entity_id = m.entity_id and t.model_id = m.model_id) as terms,
+                  (select count(*)::int from unnest(m.vector) x where x <> 0) as nonzero,
+                  (select bool_and(abs(t.unit - m.vector[t.position] / m.norm) < 1e-6 and t.value = m.vector[t.position])
+                     from ml.embedding_terms t where t.entity_id = m.entity_id and t.model_id = m.model_id) as unit_ok
+             from ml.embeddings m join events.events e on e.event_id = m.entity_id where m.entity_id = $1`,
+          [event],
+        ),
+      );
+      expect(check).toEqual({ same: true, terms: check.nonzero, nonzero: check.nonzero, unit_ok: true });
+      expect(check.nonzero).toBeGreaterThan(3);
       await tx.become(acme.claims);
       const features = (await tx.query("select name, value from ml.features where entity_id = $1 order by name", [event])).rows;
       expect(features).toEqual([

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { withTransaction, type TestTransaction } from "../../helpers/db.ts";
 import { anonymous, countAsRoot, createUser } from "../../helpers/fixtures.ts";
 import { createEvent, createPost, createTenant, inDays, publishedEvent } from "../events/fixtures.ts";
+import { checkout, createBuyer, createTier } from "../ticketing/fixtures.ts";
 
 // Recommendations run with the caller's rights: a private event, a draft or
 // another organization's hidden event is never recommended, however similar.
@@ -55,6 +56,34 @@ describe("similar events", () => {
   });
 });
 
+describe("similar events behind many hidden ones", () => {
+  it("widens the ranked head until enough visible events remain, and the ranking step alone never hands out a hidden one", async () => {
+    await withTransaction(async (tx) => {
+      const acme = await createTenant(tx, "mlwide");
+      const globex = await createTenant(tx, "mlwide2");
+      const text = { title: "Salsa Night at the Pier", categoryCode: "music", description: "Salsa dancing with a live band." };
+      const source = await publishedEvent(tx, acme, text);
+      // More hidden twins than the first head holds (4 × the limit), each a perfect match.
+      const hidden: string[] = [];
+      for (let i = 0; i < 6; i++) hidden.push(await publishedEvent(tx, globex, { ...text, visibility: "private" }));
+      const visible = await publishedEvent(tx, globex, { title: "Salsa Lessons", categoryCode: "music", description: "Dancing for beginners." });
+      await embedAll(tx);
+      await tx.become(anonymous);
+      const rows = (await tx.query<{ event_id: string }>("select event_id from ml.similar_events($1, 1)", [source])).rows;
+      expect(rows.map((row) => row.event_id)).toEqual([visible]);
+      const ranked = (await tx.query<{ event_id: string }>("select event_id from ml.rank_similar_events($1, 100)", [source])).rows.map((row) => row.event_id);
+      expect(ranked).toContain(visible);
+      for (const id of hidden) expect(ranked).not.toContain(id);
+      expect((await tx.query("select * from ml.rank_similar_events($1, 100)", [hidden[0]])).rows).toEqual([]);
+      // They exist, embedded, and are the best matches for their own organization.
+      expect(await countAsRoot(tx, "ml.embeddings where entity_id = any($1::uuid[])", [hidden])).toBe(6);
+      await tx.become(globex.claims);
+      const asGlobex = (await tx.query<{ event_id: string }>("select event_id from ml.similar_events($1, 6)", [source])).rows.map((row) => row.event_id);
+      expect(asGlobex.sort()).toEqual([...hidden].sort());
+    });
+  });
+});
+
 describe("events you may like", () => {
   it("recommends upcoming events like those of the organizations you follow and the posts you reacted to, only ones you can see", async () => {
     await withTransaction(async (tx) => {
@@ -90,6 +119,42 @@ describe("events you may like", () => {
       const nobody = await createUser(tx, "mlnobody");
       await tx.become(nobody.claims);
       expect((await tx.query("select * from ml.events_you_may_like()")).rows).toEqual([]);
+    });
+  });
+
+  it("counts the events whose tickets you hold as interests, and never recommends a private event you cannot see", async () => {
+    await withTransaction(async (tx) => {
+      const club = await createTenant(tx, "mltix");
+      const other = await createTenant(tx, "mltix2");
+      const bought = await publishedEvent(tx, club, { title: "Highlife Evening", categoryCode: "music", description: "Highlife guitar band, palm wine." });
+      const tier = await createTier(tx, club, bought);
+      const alike = await publishedEvent(tx, other, { title: "Highlife Evening Encore", categoryCode: "music", description: "Highlife guitar band again." });
+      const hidden = await publishedEvent(tx, other, { title: "Highlife Evening", categoryCode: "music", description: "Highlife guitar band, palm wine.", visibility: "private" });
+      const draft = await createEvent(tx, other.claims, { title: "Highlife Evening", categoryCode: "music", description: "Highlife guitar band, palm wine." });
+      const buyer = await createBuyer(tx, "mltixb");
+      // Before buying: no follows, no reactions, no tickets, no interests.
+      await embedAll(tx);
+      await tx.become(buyer.claims);
+      expect((await tx.query("select * from ml.events_you_may_like(50)")).rows).toEqual([]);
+      await checkout(tx, buyer.claims, tier, 1);
+      await tx.become(buyer.claims);
+      const rows = (await tx.query<{ event_id: string; reason: string }>("select event_id, reason from ml.events_you_may_like(50)")).rows;
+      const ids = rows.map((row) => row.event_id);
+      expect(ids[0]).toBe(alike);
+      expect(rows[0]!.reason).toBe("like events you follow, hold tickets for and react to");
+      expect(ids).not.toContain(bought);
+      expect(ids).not.toContain(hidden);
+      expect(ids).not.toContain(draft);
+      // The hidden one exists, is embedded, and matches the ticket better than the one recommended.
+      expect(await countAsRoot(tx, "ml.embeddings where entity_id = any($1::uuid[])", [[hidden, draft]])).toBe(2);
+      const cosine = await tx.asRoot(async () =>
+        (await tx.query<{ hidden: number; alike: number }>(
+          `select ml.cosine(b.vector, h.vector) as hidden, ml.cosine(b.vector, a.vector) as alike
+             from ml.embeddings b, ml.embeddings h, ml.embeddings a where b.entity_id = $1 and h.entity_id = $2 and a.entity_id = $3`,
+          [bought, hidden, alike],
+        )).rows[0]!,
+      );
+      expect(cosine.hidden).toBeGreaterThan(cosine.alike);
     });
   });
 });
