@@ -17,6 +17,7 @@ import { createMetrics, metricsHandler, type Metrics } from "./metrics.ts";
 import { loadManifest, operationNamesOf, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
 import { ingestRouter } from "./ingest.ts";
+import { createQuotas } from "./quotas.ts";
 import { createRateLimiter, rateLimit, type DocumentOf } from "./rateLimit.ts";
 import { recordErrors, startRecord } from "./requestContext.ts";
 import { attachWebSockets } from "./websocket.ts";
@@ -134,6 +135,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   // One LISTEN client; a spare for the moment it reconnects.
   const listenPool = options.listenUrl && options.listenUrl !== options.authenticatorUrl ? createPool(options.listenUrl, 2, logger, "listen") : undefined;
   const metrics = limits.metrics ? createMetrics(pool, logger, operationNamesOf(manifest)) : undefined;
+  // Rate-limit budgets shared with every other API process, spent from reserved chunks (src/server/quotas.ts).
+  const quotas = createQuotas(pool, logger, { onReservation: metrics ? () => metrics.countRateLimitReservation() : undefined });
   let inFlight = 0;
   let draining = false;
 
@@ -225,7 +228,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   }
   // Beacons: an optional bearer token (a bad one is a 401), then the route's own limit and checks.
   app.use("/analytics/impressions", authenticate(tokenService));
-  app.use(ingestRouter(pool, logger, limits.ingest, limits.statementTimeoutMs));
+  app.use(ingestRouter(pool, quotas, logger, limits.ingest, limits.statementTimeoutMs));
   if (limits.corsOrigins.length > 0) {
     app.use(
       "/graphql",
@@ -245,7 +248,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     const resolved = resolveDocument(limits.persistedOperations, manifest, source);
     return { query: resolved.ok ? resolved.query : undefined, operationName: source.operationName };
   };
-  const limiter = createRateLimiter(pool, limits.rateLimit, logger, metrics, limits.maxDocumentBytes);
+  const limiter = createRateLimiter(quotas, limits.rateLimit, metrics, limits.maxDocumentBytes);
   app.use(
     "/graphql",
     defaultAccept,
