@@ -195,6 +195,9 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const strictHeaders = helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } });
   const pageHeaders = helmet({ contentSecurityPolicy: false });
   app.use((req, res, next) => (req.path.startsWith("/graphiql") || req.path.startsWith("/ruru-static") ? pageHeaders : strictHeaders)(req, res, next));
+  // GraphQL first: the hot path walks only its own layers, not every route below (issue 24's profile).
+  const graphqlRoutes = express.Router();
+  app.use(graphqlRoutes);
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -230,7 +233,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   app.use("/analytics/impressions", authenticate(tokenService));
   app.use(ingestRouter(pool, quotas, logger, limits.ingest, limits.statementTimeoutMs));
   if (limits.corsOrigins.length > 0) {
-    app.use(
+    graphqlRoutes.use(
       "/graphql",
       cors({
         origin: limits.corsOrigins.includes("*") ? "*" : limits.corsOrigins,
@@ -249,7 +252,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     return { query: resolved.ok ? resolved.query : undefined, operationName: source.operationName };
   };
   const limiter = createRateLimiter(quotas, limits.rateLimit, metrics, limits.maxDocumentBytes);
-  app.use(
+  graphqlRoutes.use(
     "/graphql",
     defaultAccept,
     authenticate(tokenService),
@@ -260,13 +263,13 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   );
 
   const devSignIn = options.devSignIn && limits.graphiql ? devSignInRouter(options.devSignIn, tokenService, logger) : undefined;
-  if (devSignIn) app.use(devSignInPath, devSignIn.router);
+  if (devSignIn) graphqlRoutes.use(devSignInPath, devSignIn.router);
   const pgl = postgraphile(
     makePreset({ pool, listenPool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets, graphiqlHeadScript: devSignIn ? devSignInScript : undefined }),
   );
   const serv = pgl.createServ(grafserv);
   // false: no grafserv upgrade handler; ours authenticates connection_init.
-  await serv.addTo(app, server, false);
+  await serv.addTo(graphqlRoutes as unknown as express.Express, server, false);
   app.use(requestErrors);
   const websockets = attachWebSockets({
     server,
