@@ -19,8 +19,9 @@ import type { Logger } from "../logger.ts";
  *   dies, or that the load balancer stops sending this client to, keeps its
  *   chunk until the window ends. A process holds at most one chunk of a key
  *   (a reservation ahead of time tops it up to one chunk), a chunk is at most
- *   `maxChunk(limit)` (limit / 32), about what the key used in this process
- *   in `chunkTargetMs`, and at most a quarter of what the window has left, so
+ *   `maxChunk(limit)` (limit / 32), starts at 8, doubles while one is used up
+ *   within `chunkTargetMs` (10 s) and halves when one lasts four times that,
+ *   and is at most a quarter of what the window has left, so
  *   with N processes a client is admitted at least limit − (N − 1) ×
  *   maxChunk(limit) in a window before its first refusal;
  * - once the database says a window is all reserved, the process refuses that
@@ -77,6 +78,9 @@ export function maxChunk(limit: number): number {
   return Math.max(1, Math.min(65_536, Math.floor(limit / 32)));
 }
 
+/** A new key's first chunk: a few requests' worth, within the cap. */
+const firstChunk = (limit: number) => Math.min(8, maxChunk(limit));
+
 /** Of what a window has left, the share one reservation may take at most (1 / this). */
 const nearLimitShare = 4;
 
@@ -116,7 +120,8 @@ interface ReserveRow {
 const reserveSql = "select * from ops_private.rate_limit_reserve($1, $2, $3, $4)";
 
 export function createQuotas(pool: Pool, logger: Logger, options: QuotaOptions = {}): Quotas {
-  const chunkTargetMs = options.chunkTargetMs ?? 2000;
+  // Long enough that a slow key (a user at a few requests a second) reserves once every few dozen requests.
+  const chunkTargetMs = options.chunkTargetMs ?? 10_000;
   const maxKeys = options.maxKeys ?? 100_000;
   const sweepMs = options.sweepMs ?? 60_000;
   const buckets = new Map<string, Bucket>();
@@ -170,10 +175,10 @@ export function createQuotas(pool: Pool, logger: Logger, options: QuotaOptions =
           break;
         }
       }
-      bucket = { limit: request.limit, windowSeconds: request.windowSeconds, left: 0, endsAt: 0, exhausted: false, chunk: 1, reserved: 0, lastGrantAt: now, pending: null };
+      bucket = { limit: request.limit, windowSeconds: request.windowSeconds, left: 0, endsAt: 0, exhausted: false, chunk: firstChunk(request.limit), reserved: 0, lastGrantAt: now, pending: null };
       buckets.set(request.key, bucket);
     } else if (bucket.limit !== request.limit || bucket.windowSeconds !== request.windowSeconds) {
-      Object.assign(bucket, { limit: request.limit, windowSeconds: request.windowSeconds, left: 0, endsAt: 0, exhausted: false, chunk: 1 });
+      Object.assign(bucket, { limit: request.limit, windowSeconds: request.windowSeconds, left: 0, endsAt: 0, exhausted: false, chunk: firstChunk(request.limit) });
     }
     if (bucket.endsAt !== 0 && now >= bucket.endsAt) {
       // The window is over: what is left of its chunk is void.
@@ -191,10 +196,10 @@ export function createQuotas(pool: Pool, logger: Logger, options: QuotaOptions =
     const newWindow = bucket.endsAt === 0 || row.resets_in_ms - bucket.endsAt > bucket.windowSeconds * 500;
     if (!strict) {
       bucket.left = newWindow ? row.granted : bucket.left + row.granted;
-      // Adapt: a chunk used up quickly doubles, one that lasted long halves.
+      // Adapt: a chunk used up within the target doubles, one that lasted four times as long halves.
       const lasted = now - bucket.lastGrantAt;
-      if (lasted < chunkTargetMs / 2) bucket.chunk = Math.min(bucket.chunk * 2, maxChunk(bucket.limit));
-      else if (lasted > chunkTargetMs * 2) bucket.chunk = Math.max(1, Math.floor(bucket.chunk / 2));
+      if (lasted < chunkTargetMs) bucket.chunk = Math.min(bucket.chunk * 2, maxChunk(bucket.limit));
+      else if (lasted > chunkTargetMs * 4) bucket.chunk = Math.max(1, Math.floor(bucket.chunk / 2));
       bucket.chunk = Math.min(bucket.chunk, maxChunk(bucket.limit));
     }
     bucket.lastGrantAt = now;
