@@ -62,7 +62,7 @@ export interface ApiLimits {
 }
 
 export interface IngestRouteOptions {
-  /** Batches per minute per client IP, shared by every API process through ops_private.rate_limits (0: no limit). */
+  /** Batches per minute per client IP, shared by every API process through reserved chunks (src/server/quotas.ts; 0: no limit). */
   batchesPerMinute: number;
 }
 

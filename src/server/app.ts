@@ -17,6 +17,7 @@ import { createMetrics, metricsHandler, type Metrics } from "./metrics.ts";
 import { loadManifest, operationNamesOf, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
 import { ingestRouter } from "./ingest.ts";
+import { createQuotas } from "./quotas.ts";
 import { createRateLimiter, rateLimit, type DocumentOf } from "./rateLimit.ts";
 import { recordErrors, startRecord } from "./requestContext.ts";
 import { attachWebSockets } from "./websocket.ts";
@@ -134,6 +135,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   // One LISTEN client; a spare for the moment it reconnects.
   const listenPool = options.listenUrl && options.listenUrl !== options.authenticatorUrl ? createPool(options.listenUrl, 2, logger, "listen") : undefined;
   const metrics = limits.metrics ? createMetrics(pool, logger, operationNamesOf(manifest)) : undefined;
+  // Rate-limit budgets shared with every other API process, spent from reserved chunks (src/server/quotas.ts).
+  const quotas = createQuotas(pool, logger, { onReservation: metrics ? () => metrics.countRateLimitReservation() : undefined });
   let inFlight = 0;
   let draining = false;
 
@@ -192,6 +195,9 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const strictHeaders = helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } });
   const pageHeaders = helmet({ contentSecurityPolicy: false });
   app.use((req, res, next) => (req.path.startsWith("/graphiql") || req.path.startsWith("/ruru-static") ? pageHeaders : strictHeaders)(req, res, next));
+  // GraphQL first: the hot path walks only its own layers, not every route below (issue 24's profile).
+  const graphqlRoutes = express.Router();
+  app.use(graphqlRoutes);
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -225,9 +231,9 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   }
   // Beacons: an optional bearer token (a bad one is a 401), then the route's own limit and checks.
   app.use("/analytics/impressions", authenticate(tokenService));
-  app.use(ingestRouter(pool, logger, limits.ingest, limits.statementTimeoutMs));
+  app.use(ingestRouter(pool, quotas, logger, limits.ingest, limits.statementTimeoutMs));
   if (limits.corsOrigins.length > 0) {
-    app.use(
+    graphqlRoutes.use(
       "/graphql",
       cors({
         origin: limits.corsOrigins.includes("*") ? "*" : limits.corsOrigins,
@@ -245,8 +251,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     const resolved = resolveDocument(limits.persistedOperations, manifest, source);
     return { query: resolved.ok ? resolved.query : undefined, operationName: source.operationName };
   };
-  const limiter = createRateLimiter(pool, limits.rateLimit, logger, metrics, limits.maxDocumentBytes);
-  app.use(
+  const limiter = createRateLimiter(quotas, limits.rateLimit, metrics, limits.maxDocumentBytes);
+  graphqlRoutes.use(
     "/graphql",
     defaultAccept,
     authenticate(tokenService),
@@ -257,13 +263,13 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   );
 
   const devSignIn = options.devSignIn && limits.graphiql ? devSignInRouter(options.devSignIn, tokenService, logger) : undefined;
-  if (devSignIn) app.use(devSignInPath, devSignIn.router);
+  if (devSignIn) graphqlRoutes.use(devSignInPath, devSignIn.router);
   const pgl = postgraphile(
     makePreset({ pool, listenPool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets, graphiqlHeadScript: devSignIn ? devSignInScript : undefined }),
   );
   const serv = pgl.createServ(grafserv);
   // false: no grafserv upgrade handler; ours authenticates connection_init.
-  await serv.addTo(app, server, false);
+  await serv.addTo(graphqlRoutes as unknown as express.Express, server, false);
   app.use(requestErrors);
   const websockets = attachWebSockets({
     server,

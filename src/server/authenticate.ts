@@ -56,8 +56,17 @@ export async function verifyBearer(tokens: TokenService, header: string): Promis
   }
   const result = await tokens.verify(match[1]);
   if (!result.ok) return result;
-  return { ok: true, auth: { role: result.claims.role, claims: result.claims } };
+  // One RequestAuth per verified claims object (the token cache hands out the same one for the
+  // token's lifetime), so what is derived from it per request (pgSettings, src/server/preset.ts) is made once.
+  let auth = authByClaims.get(result.claims);
+  if (!auth) {
+    auth = { role: result.claims.role, claims: result.claims };
+    authByClaims.set(result.claims, auth);
+  }
+  return { ok: true, auth };
 }
+
+const authByClaims = new WeakMap<AccessClaims, RequestAuth>();
 
 export function sendAuthFailure(res: Response, failure: Pick<VerifyFailure, "status" | "reason" | "message">): void {
   const code = failure.status === 403 ? "FORBIDDEN" : "UNAUTHENTICATED";

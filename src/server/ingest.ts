@@ -4,6 +4,7 @@ import { apiDefaults, maxRequestBytes, type IngestRouteOptions } from "../config
 import { errorBody, isRegisteredSqlCode, sqlErrorCodes } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { authOfRequest } from "./authenticate.ts";
+import type { Quotas } from "./quotas.ts";
 
 /**
  * POST /analytics/impressions — the high-volume path for beacons (the seed's
@@ -11,7 +12,7 @@ import { authOfRequest } from "./authenticate.ts";
  * optional (a bad one is refused by `authenticate` before this route).
  *
  *   1. the rate limit: INGEST_RATE_LIMIT_PER_MINUTE batches per client IP, in
- *      the store every API process shares (ops_private.rate_limits) (429);
+ *      the budget every API process shares (src/server/quotas.ts) (429);
  *   2. the body: JSON, at most 1 MB: an array of impressions (passed to
  *      PostgreSQL as text, parsed once there) or { "impressions": [...] }
  *      (400, 413);
@@ -25,9 +26,13 @@ import { authOfRequest } from "./authenticate.ts";
  * ANRNG, ANENT) writes nothing and gets its code and HTTP status.
  */
 
-const hitSql = "select hits, retry_after_seconds from ops_private.rate_limit_hit($1, $2)";
-
-export function ingestRouter(pool: Pool, logger: Logger, options: IngestRouteOptions = apiDefaults.ingest, statementTimeoutMs: number = apiDefaults.statementTimeoutMs): Router {
+export function ingestRouter(
+  pool: Pool,
+  quotas: Quotas,
+  logger: Logger,
+  options: IngestRouteOptions = apiDefaults.ingest,
+  statementTimeoutMs: number = apiDefaults.statementTimeoutMs,
+): Router {
   const router = Router();
   // The body is read as text and, when it is the array itself (what beacons send), handed to PostgreSQL as
   // it came: one JSON parse (the server's), no rebuilding in Node. The wrapped form is unwrapped here.
@@ -36,17 +41,11 @@ export function ingestRouter(pool: Pool, logger: Logger, options: IngestRouteOpt
   router.post("/analytics/impressions", async (req: Request, res: Response) => {
     const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
     if (options.batchesPerMinute > 0) {
-      try {
-        const { rows } = await pool.query<{ hits: number; retry_after_seconds: number }>(hitSql, [[`ingest:${ip}`], [60]]);
-        const hit = rows[0];
-        if (hit && hit.hits > options.batchesPerMinute) {
-          const retryAfter = Math.max(1, hit.retry_after_seconds);
-          res.setHeader("Retry-After", String(retryAfter));
-          res.status(429).json(errorBody("RATE_LIMITED", `Too many impression batches from your address; retry in ${retryAfter} s.`, { limit: "ingest", retryAfter }));
-          return;
-        }
-      } catch (error) {
-        logger.warn({ err: error }, "rate limit store unavailable; impression batch let through");
+      const answer = await quotas.take([{ key: `ingest:${ip}`, limit: options.batchesPerMinute, windowSeconds: 60 }]);
+      if (!answer.ok) {
+        res.setHeader("Retry-After", String(answer.retryAfter));
+        res.status(429).json(errorBody("RATE_LIMITED", `Too many impression batches from your address; retry in ${answer.retryAfter} s.`, { limit: "ingest", retryAfter: answer.retryAfter }));
+        return;
       }
     }
 

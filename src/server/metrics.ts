@@ -17,6 +17,8 @@ export interface Metrics {
   observeGraphql(labels: { operationName: string | undefined; operationType: string | undefined }, seconds: number): void;
   countError(code: string): void;
   countRateLimited(limit: string): void;
+  /** One round trip reserving rate-limit quota (src/server/quotas.ts). */
+  countRateLimitReservation(): void;
 }
 
 interface Snapshot {
@@ -78,6 +80,11 @@ export function createMetrics(pool: Pool, logger: Logger, knownOperationNames?: 
     name: "groundwork_rate_limited_total",
     help: "Requests refused with 429, by the limit that refused them.",
     labelNames: ["limit"] as const,
+    registers: [registry],
+  });
+  const reservations = new Counter({
+    name: "groundwork_rate_limit_reservations_total",
+    help: "Round trips to PostgreSQL reserving rate-limit quota (one may serve many requests).",
     registers: [registry],
   });
   new Gauge({
@@ -176,6 +183,9 @@ export function createMetrics(pool: Pool, logger: Logger, knownOperationNames?: 
     },
     countRateLimited(limit) {
       rateLimited.inc({ limit });
+    },
+    countRateLimitReservation() {
+      reservations.inc();
     },
   };
 }

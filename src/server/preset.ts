@@ -14,7 +14,7 @@ import type { Logger } from "../logger.ts";
 import { exposedSchemas } from "../modules.ts";
 import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "../config.ts";
 import type { Manifest } from "./persisted.ts";
-import { authOf, claimsOf } from "./authenticate.ts";
+import { authOf, claimsOf, type RequestAuth } from "./authenticate.ts";
 import { requestOf } from "./requestContext.ts";
 import type { TokenService } from "./jwt.ts";
 import { selectOperation } from "./limits.ts";
@@ -42,6 +42,7 @@ export function makePreset({ pool, listenPool, tokenService, logger, limits = de
   const statementTimeout = String(limits.statementTimeoutMs);
   // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
   const errorOptions = { hideSuggestions: !limits.introspection };
+  const settingsByAuth = new WeakMap<RequestAuth, Readonly<Record<string, string>>>();
   const pgService = makePgService({
     pool,
     pgSubscriber: new PgSubscriber(listenPool ?? pool),
@@ -50,10 +51,17 @@ export function makePreset({ pool, listenPool, tokenService, logger, limits = de
     // Over a WebSocket the caller is the token given in connection_init.
     pgSettings(requestContext) {
       const auth = authOf(requestContext);
-      // statement_timeout: one slow statement cannot hold a pool connection for long (SET LOCAL, so per transaction).
-      // jit_optimize_above_cost: @dataplan/pg's session-wide setting, made per transaction so that
-      // nothing sticks to a pooler's server connection (src/db/pool.ts skips the session statement).
-      return { role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout, jit_optimize_above_cost: "-1" };
+      // Made once per verified token (one RequestAuth each, src/server/authenticate.ts): the claims are
+      // not serialised again for every request, and transactions.ts escapes them once per settings object.
+      let settings = settingsByAuth.get(auth);
+      if (!settings) {
+        // statement_timeout: one slow statement cannot hold a pool connection for long (SET LOCAL, so per transaction).
+        // jit_optimize_above_cost: @dataplan/pg's session-wide setting, made per transaction so that
+        // nothing sticks to a pooler's server connection (src/db/pool.ts skips the session statement).
+        settings = Object.freeze({ role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout, jit_optimize_above_cost: "-1" });
+        settingsByAuth.set(auth, settings);
+      }
+      return settings;
     },
   });
   // Transactions with one round trip less; a query's statements in one transaction (src/server/transactions.ts).

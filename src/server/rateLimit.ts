@@ -1,8 +1,7 @@
 import type { NextFunction, Request, Response } from "express";
-import type { Pool } from "pg";
 import { Kind, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from "postgraphile/graphql";
 import { errorBody } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import type { QuotaRequest, Quotas } from "./quotas.ts";
 import { authOfRequest, claimsOf } from "./authenticate.ts";
 import type { RateLimitOptions } from "../config.ts";
 import type { Metrics } from "./metrics.ts";
@@ -72,12 +71,6 @@ export function signInAttempts(query: string | undefined, operationName?: unknow
   return most;
 }
 
-interface Hit {
-  key: string;
-  hits: number;
-  retry_after_seconds: number;
-}
-
 export type LimitName = "ip" | "user" | "sign_in";
 
 export interface RateLimitRefusal {
@@ -106,69 +99,41 @@ export interface RateLimiter {
   hit(operation: RateLimitedOperation): Promise<RateLimitRefusal | null>;
 }
 
-const hitSql = "select * from ops_private.rate_limit_hit($1, $2)";
-
 /**
  * Fixed-window limits per client IP, per signed-in user and, for sign-in
- * mutations, per IP again with a tighter budget. One upsert per request on a
- * table every API process shares (ops_private.rate_limits), so the limits hold
- * across processes; HTTP requests and WebSocket operations draw on the same
+ * mutations, per IP again with a tighter budget, shared by every API process
+ * through `quotas` (src/server/quotas.ts): the per-IP and per-user budgets
+ * are spent from chunks each process reserves in PostgreSQL, so a request
+ * costs no database write; sign-in attempts are reserved one request at a
+ * time, strictly. HTTP requests and WebSocket operations draw on the same
  * budgets. If the store cannot be reached the request goes through (and is
  * logged): the database it would use is the same one that would then fail it.
  */
-export function createRateLimiter(
-  pool: Pool,
-  options: RateLimitOptions,
-  logger: Logger,
-  metrics: Metrics | undefined,
-  maxDocumentBytes: number,
-): RateLimiter {
-  let lastPrune = 0;
+export function createRateLimiter(quotas: Quotas, options: RateLimitOptions, metrics: Metrics | undefined, maxDocumentBytes: number): RateLimiter {
   return {
     async hit({ ip, sub, query, operationName }) {
-      const keys: string[] = [];
-      const windows: number[] = [];
-      const budgets = new Map<string, { limit: number; name: LimitName }>();
-      const add = (key: string, limit: number, window: number, name: LimitName) => {
-        if (limit <= 0) return;
-        keys.push(key);
-        windows.push(window);
-        budgets.set(key, { limit, name });
-      };
-      add(`ip:${ip}`, options.perIp, options.windowSeconds, "ip");
-      if (sub !== undefined) add(`user:${sub}`, options.perUser, options.windowSeconds, "user");
+      const requests: QuotaRequest[] = [];
+      const names: LimitName[] = [];
+      if (options.perIp > 0) {
+        requests.push({ key: `ip:${ip}`, limit: options.perIp, windowSeconds: options.windowSeconds });
+        names.push("ip");
+      }
+      if (sub !== undefined && options.perUser > 0) {
+        requests.push({ key: `user:${sub}`, limit: options.perUser, windowSeconds: options.windowSeconds });
+        names.push("user");
+      }
+      // Last: a request refused by the limits above spends no sign-in attempt.
       const signIns = options.signInPerIp > 0 ? signInAttempts(query, operationName, maxDocumentBytes) : 0;
-      const signInKey = `signin:${ip}`;
-      if (signIns > 0) add(signInKey, options.signInPerIp, options.signInWindowSeconds, "sign_in");
-      if (keys.length === 0) return null;
-      const latest = new Map<string, Hit>();
-      try {
-        for (const row of (await pool.query<Hit>(hitSql, [keys, windows])).rows) latest.set(row.key, row);
-        // Each further attempt (an alias) spends one more, until the budget is gone: the store counts one hit per key and call.
-        for (let attempt = 2; attempt <= signIns && (latest.get(signInKey)?.hits ?? Infinity) <= options.signInPerIp; attempt++) {
-          for (const row of (await pool.query<Hit>(hitSql, [[signInKey], [options.signInWindowSeconds]])).rows) latest.set(row.key, row);
-        }
-      } catch (error) {
-        logger.warn({ err: error }, "rate limit store unavailable; request let through");
-        return null;
+      if (signIns > 0) {
+        requests.push({ key: `signin:${ip}`, limit: options.signInPerIp, windowSeconds: options.signInWindowSeconds, count: signIns, strict: true });
+        names.push("sign_in");
       }
-      const now = Date.now();
-      if (now - lastPrune > 60_000) {
-        lastPrune = now;
-        pool
-          .query("select ops_private.rate_limit_prune($1)", [3600])
-          .catch((error: unknown) => logger.warn({ err: error }, "pruning rate-limit counters failed"));
-      }
-      let refusal: RateLimitRefusal | null = null;
-      for (const row of latest.values()) {
-        const budget = budgets.get(row.key);
-        if (budget && row.hits > budget.limit && (!refusal || row.retry_after_seconds >= refusal.retryAfter)) {
-          const retryAfter = Math.max(1, row.retry_after_seconds);
-          refusal = { limit: budget.name, retryAfter, message: `Too many requests (${budget.name.replace("_", "-")} limit); retry in ${retryAfter} s.` };
-        }
-      }
-      if (refusal) metrics?.countRateLimited(refusal.limit);
-      return refusal;
+      if (requests.length === 0) return null;
+      const answer = await quotas.take(requests);
+      if (answer.ok) return null;
+      const limit = names[answer.index]!;
+      metrics?.countRateLimited(limit);
+      return { limit, retryAfter: answer.retryAfter, message: `Too many requests (${limit.replace("_", "-")} limit); retry in ${answer.retryAfter} s.` };
     },
   };
 }

@@ -25,8 +25,22 @@ import type { WithPgClient } from "postgraphile/@dataplan/pg";
 
 type Settings = Record<string, string | undefined> | null;
 
+/** The statement of each settings object: the API's are made once per token (src/server/preset.ts). */
+const beginBySettings = new WeakMap<object, string | null>();
+
 /** `begin; select set_config(…, true), …`: one message, so one round trip. Null when there is nothing to set. */
 export function beginWithSettings(pgSettings: Settings): string | null {
+  if (!pgSettings) return null;
+  let begin = beginBySettings.get(pgSettings);
+  if (begin === undefined) {
+    begin = buildBegin(pgSettings);
+    // Only objects nobody changes afterwards may be remembered.
+    if (Object.isFrozen(pgSettings)) beginBySettings.set(pgSettings, begin);
+  }
+  return begin;
+}
+
+function buildBegin(pgSettings: Settings): string | null {
   const calls: string[] = [];
   for (const [key, value] of Object.entries(pgSettings ?? {})) {
     if (value == null) continue;

@@ -16,7 +16,16 @@ export interface CannonFigures {
 
 export async function cannon(
   url: string,
-  options: { path: string; body: (i: number) => string; tokens: string[]; seconds: number; connections: number; server?: ServerProcess },
+  options: {
+    path: string;
+    body: (i: number) => string;
+    tokens: string[];
+    seconds: number;
+    connections: number;
+    server?: ServerProcess;
+    /** A fixed request rate (req/s over all connections) instead of as fast as the server answers. */
+    overallRate?: number;
+  },
 ): Promise<CannonFigures> {
   let i = 0;
   const cpuBefore = options.server?.cpuMs() ?? NaN;
@@ -24,6 +33,7 @@ export async function cannon(
     url: url + options.path,
     connections: options.connections,
     duration: options.seconds,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json" },
     requests: [
@@ -59,19 +69,23 @@ export interface ApiBench {
   rounds: number;
   /** Seconds each server was driven at full load before the measured rounds. */
   warmupSeconds: number;
-  /** The round with the median ratio (each round: baseline, then Groundwork, back to back). */
+  /** The round with the median ratio (each round: baseline, Groundwork, Groundwork with rate limits, back to back). */
   raw: CannonFigures;
   postgraphile: CannonFigures;
   postgraphileRateLimited: CannonFigures;
-  /** Median over rounds of Groundwork req/s / baseline req/s. */
+  /** Median over rounds of Groundwork req/s / baseline req/s (rate limits off). */
   ratio: number;
   /** Every round's ratio, in order. */
   roundRatios: number[];
   /** Median over rounds of Groundwork CPU per request / baseline CPU per request. */
   cpuRatio: number;
+  /** Median over rounds of Groundwork with rate limits on req/s / baseline req/s. */
   rateLimitedRatio: number;
-  /** Latency without queueing: one connection, one request at a time, each server in turn. */
-  unloaded: { raw: CannonFigures; postgraphile: CannonFigures };
+  rateLimitedRoundRatios: number[];
+  /** Median over rounds of CPU per request with rate limits on / baseline. */
+  rateLimitedCpuRatio: number;
+  /** Latency at a stated load: every server at half the baseline's saturated rate (median round), not saturated. */
+  fixedRate: { rate: number; raw: CannonFigures; postgraphile: CannonFigures; postgraphileRateLimited: CannonFigures };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
@@ -80,9 +94,13 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
  * "A signed-in user's own memberships, first 20, with their organization":
  * Groundwork (`groundwork serve`, production mode) against a minimal express +
  * pg handler running the same SQL with the same role, claims and
- * statement_timeout in a transaction. Both are child processes with pools of
- * 20; autocannon drives 32 connections from this process. Order: warm both,
- * then raw, Groundwork, Groundwork with rate limiting on (one upsert per request).
+ * statement_timeout in a transaction. All are child processes with pools of
+ * 20; autocannon drives 32 connections from this process. Three servers:
+ * the baseline, Groundwork with rate limits off, and Groundwork with rate
+ * limits on (per IP and per user, budgets high enough never to refuse: every
+ * request spends from both, from chunks reserved in PostgreSQL). Each round
+ * runs the three back to back; then all three at a fixed rate, half the
+ * baseline's saturated throughput.
  */
 export async function benchApi(
   db: TestDatabase,
@@ -91,64 +109,68 @@ export async function benchApi(
   const { users: seeded } = await seed(db, users);
   const tokens = seeded.map((u) => u.token);
   const off = { RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_USER: "0", RATE_LIMIT_SIGN_IN_PER_IP: "0" };
+  const on = { RATE_LIMIT_PER_IP: "10000000", RATE_LIMIT_PER_USER: "10000000" };
   const servers: ServerProcess[] = [];
   try {
     const raw = await startServer("tests/bench/raw-server.ts", [], { AUTH_DATABASE_URL: db.authenticatorUrl, JWT_SECRET: benchSecret });
     servers.push(raw);
     const gql = await startServer("src/cli.ts", ["serve"], groundworkEnv(db, off), "/healthz");
     servers.push(gql);
+    const limited = await startServer("src/cli.ts", ["serve"], groundworkEnv(db, { ...on, MIGRATE_ON_START: "false" }), "/healthz");
+    servers.push(limited);
     const gqlBody = () => JSON.stringify({ query: mineQuery });
     // The same rows both ways, or the comparison means nothing.
     const auth = { authorization: `Bearer ${tokens[0]}`, "content-type": "application/json" };
     const a = (await (await fetch(`${raw.url}/mine`, { method: "POST", headers: auth, body: "{}" })).json()) as any;
-    const b = (await (await fetch(`${gql.url}/graphql`, { method: "POST", headers: auth, body: gqlBody() })).json()) as any;
     const names = (r: any) => r.data.currentUser.memberships.nodes.map((n: any) => n.organization.slug);
-    if (names(a).length !== 20 || JSON.stringify(names(a)) !== JSON.stringify(names(b))) {
-      throw new Error(`baseline and GraphQL disagree: ${JSON.stringify(a).slice(0, 300)} / ${JSON.stringify(b).slice(0, 300)}`);
+    for (const server of [gql, limited]) {
+      const b = (await (await fetch(`${server.url}/graphql`, { method: "POST", headers: auth, body: gqlBody() })).json()) as any;
+      if (names(a).length !== 20 || JSON.stringify(names(a)) !== JSON.stringify(names(b))) {
+        throw new Error(`baseline and GraphQL disagree: ${JSON.stringify(a).slice(0, 300)} / ${JSON.stringify(b).slice(0, 300)}`);
+      }
     }
-    const run = (server: ServerProcess, path: string, body: () => string, s: number, clients = connections) =>
-      cannon(server.url, { path, body, tokens, seconds: s, connections: clients, server });
+    const run = (server: ServerProcess, path: string, body: () => string, s: number, overallRate?: number) =>
+      cannon(server.url, { path, body, tokens, seconds: s, connections, server, ...(overallRate ? { overallRate } : {}) });
+    const runRaw = (s: number, rate?: number) => run(raw, "/mine", () => "{}", s, rate);
+    const runGql = (server: ServerProcess, s: number, rate?: number) => run(server, "/graphql", gqlBody, s, rate);
     // Warm-up: long enough for V8 to optimise each server's hot path. With 3 s, the
     // first measured round still ran Groundwork's (much larger) code half-optimised:
     // 983 µs of CPU per request against 740-800 µs in later rounds (2026-11-22).
-    await run(raw, "/mine", () => "{}", warmupSeconds);
-    await run(gql, "/graphql", gqlBody, warmupSeconds);
-    // Rounds, baseline and Groundwork back to back: on a shared machine the load drifts
+    await runRaw(warmupSeconds);
+    await runGql(gql, warmupSeconds);
+    await runGql(limited, warmupSeconds);
+    // Rounds, the three servers back to back: on a shared machine the load drifts
     // within seconds, so one pair of runs can differ by ±30 %; the median round is reported.
-    const pairs: Array<{ raw: CannonFigures; gql: CannonFigures; ratio: number; cpuRatio: number }> = [];
+    const triples: Array<{ raw: CannonFigures; gql: CannonFigures; limited: CannonFigures; ratio: number; limitedRatio: number }> = [];
     for (let round = 0; round < rounds; round++) {
-      const r = await run(raw, "/mine", () => "{}", seconds);
-      const g = await run(gql, "/graphql", gqlBody, seconds);
-      pairs.push({ raw: r, gql: g, ratio: g.requestsPerSecond / r.requestsPerSecond, cpuRatio: g.cpuUsPerRequest / r.cpuUsPerRequest });
+      const r = await runRaw(seconds);
+      const g = await runGql(gql, seconds);
+      const l = await runGql(limited, seconds);
+      triples.push({ raw: r, gql: g, limited: l, ratio: g.requestsPerSecond / r.requestsPerSecond, limitedRatio: l.requestsPerSecond / r.requestsPerSecond });
     }
-    const middle = [...pairs].sort((a, b) => a.ratio - b.ratio)[Math.floor((pairs.length - 1) / 2)]!;
-    const rawFigures = middle.raw;
-    const gqlFigures = middle.gql;
-    // Latency without queueing. At 32 connections a saturated server answers in
-    // connections / throughput on average (Little's law), whatever it does per request:
-    // p99 < 25 ms there would need well over 1,300 req/s.
-    const unloadedRaw = await run(raw, "/mine", () => "{}", seconds, 1);
-    const unloadedGql = await run(gql, "/graphql", gqlBody, seconds, 1);
-    await gql.stop();
-    servers.pop();
-    const limited = await startServer("src/cli.ts", ["serve"], groundworkEnv(db, { RATE_LIMIT_PER_IP: "10000000", RATE_LIMIT_PER_USER: "10000000" }), "/healthz");
-    servers.push(limited);
-    await run(limited, "/graphql", gqlBody, 3);
-    const limitedFigures = await run(limited, "/graphql", gqlBody, seconds);
+    const middle = [...triples].sort((x, y) => x.ratio - y.ratio)[Math.floor((triples.length - 1) / 2)]!;
+    const middleLimited = [...triples].sort((x, y) => x.limitedRatio - y.limitedRatio)[Math.floor((triples.length - 1) / 2)]!;
+    // Latency at a stated load: half the baseline's saturated rate, the same for every server.
+    const rate = Math.max(1, Math.round(middle.raw.requestsPerSecond / 2));
+    const fixedRaw = await runRaw(seconds, rate);
+    const fixedGql = await runGql(gql, seconds, rate);
+    const fixedLimited = await runGql(limited, seconds, rate);
     return {
       connections,
       seconds,
       users,
       rounds,
       warmupSeconds,
-      raw: rawFigures,
-      postgraphile: gqlFigures,
-      postgraphileRateLimited: limitedFigures,
+      raw: middle.raw,
+      postgraphile: middle.gql,
+      postgraphileRateLimited: middleLimited.limited,
       ratio: middle.ratio,
-      roundRatios: pairs.map((pair) => pair.ratio),
-      cpuRatio: median(pairs.map((pair) => pair.cpuRatio)),
-      rateLimitedRatio: limitedFigures.requestsPerSecond / rawFigures.requestsPerSecond,
-      unloaded: { raw: unloadedRaw, postgraphile: unloadedGql },
+      roundRatios: triples.map((t) => t.ratio),
+      cpuRatio: median(triples.map((t) => t.gql.cpuUsPerRequest / t.raw.cpuUsPerRequest)),
+      rateLimitedRatio: middleLimited.limitedRatio,
+      rateLimitedRoundRatios: triples.map((t) => t.limitedRatio),
+      rateLimitedCpuRatio: median(triples.map((t) => t.limited.cpuUsPerRequest / t.raw.cpuUsPerRequest)),
+      fixedRate: { rate, raw: fixedRaw, postgraphile: fixedGql, postgraphileRateLimited: fixedLimited },
     };
   } finally {
     for (const server of servers) await server.stop();

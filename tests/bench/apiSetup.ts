@@ -101,9 +101,9 @@ export function processCpuMs(pid: number | undefined): number {
 }
 
 /** Starts `node <script> [args]` and waits until it answers HTTP. */
-export async function startServer(script: string, args: string[], env: Record<string, string>, readyPath = "/metrics"): Promise<ServerProcess> {
+export async function startServer(script: string, args: string[], env: Record<string, string>, readyPath = "/metrics", nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(projectRoot, script), ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(projectRoot, script), ...args], {
     env: { ...process.env, PORT: String(port), ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });

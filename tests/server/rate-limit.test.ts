@@ -23,7 +23,7 @@ const open = useTestApi();
 async function freshWindow() {
   const into = Date.now() % (windowSeconds * 1000);
   await sleep(windowSeconds * 1000 - into + 50);
-  await rootDb().query("delete from ops_private.rate_limits");
+  await rootDb().query("delete from ops_private.rate_limit_reservations");
 }
 
 const ping = (api: TestApi, token?: string) => api.graphql("{ __typename }", {}, token);
@@ -35,7 +35,7 @@ beforeAll(async () => {
   bob = await registerUser(open, "rl-bob");
 });
 
-describe("rate limits (one fixed window per key, shared by all API processes)", () => {
+describe("rate limits (one fixed window per key, shared by all API processes through reservations)", () => {
   it("counts an IP's requests across processes, answers 429 with Retry-After past the limit, and recovers in the next window", async () => {
     await freshWindow();
     for (let i = 0; i < 3; i++) expect((await ping(first)).status).toBe(200);
@@ -48,8 +48,9 @@ describe("rate limits (one fixed window per key, shared by all API processes)", 
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(windowSeconds);
     expect((await ping(second)).status).toBe(429);
-    const { rows } = await rootDb().query("select hits from ops_private.rate_limits where key = 'ip:127.0.0.1'");
-    expect(rows[0].hits).toBe(8);
+    // Reserved one at a time (a limit this small has chunks of 1), never past the limit; refusals write nothing.
+    const { rows } = await rootDb().query("select reserved from ops_private.rate_limit_reservations where key = 'ip:127.0.0.1'");
+    expect(rows[0].reserved).toBe(6);
 
     await sleep(retryAfter * 1000 + 100);
     expect((await ping(first)).status).toBe(200);
@@ -230,8 +231,8 @@ describe("the per-IP sign-in limit (RATE_LIMIT_SIGN_IN_PER_IP) holds whatever th
     // The query a request runs (operationName) spends nothing, whatever mutation sits beside it.
     const beside = await postAs(bypass, ip, JSON.stringify({ query: `query Q { __typename } mutation M { ${loginLiteral()} }`, operationName: "Q" }), "application/json");
     expect(beside).toEqual({ status: 200, codes: [] });
-    const { rows } = await rootDb().query("select hits from ops_private.rate_limits where key = $1", [`signin:${ip}`]);
-    expect(rows[0].hits).toBe(4);
+    const { rows } = await rootDb().query("select reserved from ops_private.rate_limit_reservations where key = $1", [`signin:${ip}`]);
+    expect(rows[0].reserved).toBe(4);
   });
 
   it("refuses every other request type before the limiter (415): no body reaches grafserv unread", async () => {
