@@ -1,3 +1,8 @@
+--! Previous: sha1:b115c7d6cb70b1a0e6b3a4db5c97334c772da7ec
+--! Hash: sha1:a88521e8697562e5d20b9905be56f4fd0a9fd0b1
+--! Message: sponsorship: on the modules' trusted interfaces (issue 22)
+
+--! split: 5560-sponsorship-on-module-interfaces.sql
 --! split: 5560-sponsorship-on-module-interfaces.sql
 -- Sponsorship's escrow on the other modules' trusted interfaces: the
 -- ledger's (3900: ledger.trusted_post_entries), payments' (5450: the

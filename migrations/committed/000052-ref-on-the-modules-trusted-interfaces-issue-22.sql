@@ -1,3 +1,8 @@
+--! Previous: sha1:b907bac562ccc8648f9957226c3597aadf01a534
+--! Hash: sha1:bd76812e491cffd9376f6ee93b931d239072c80b
+--! Message: ref: on the modules' trusted interfaces (issue 22)
+
+--! split: 5030-ref-on-module-interfaces.sql
 --! split: 5030-ref-on-module-interfaces.sql
 -- ref.sync_timezones on auth's trusted interface (auth.assert_operator, 1910)
 -- instead of auth_private (CONVENTIONS: a module never reads another module's

@@ -1,3 +1,8 @@
+--! Previous: sha1:c8175100199315a8d00df7d18dfa7d6e98a22ab5
+--! Hash: sha1:227259d5872957b532710cadba0cc8123319314b
+--! Message: inbox: on the modules' trusted interfaces (issue 22)
+
+--! split: 2420-inbox-on-module-interfaces.sql
 --! split: 2420-inbox-on-module-interfaces.sql
 -- inbox.replay_messages on auth's trusted interface (auth.assert_operator,
 -- 1910) instead of auth_private (CONVENTIONS: a module never reads another

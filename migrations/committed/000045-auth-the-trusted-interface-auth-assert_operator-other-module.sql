@@ -1,3 +1,8 @@
+--! Previous: sha1:7f35e8e9c3c98dce58db67c314a37a32763af328
+--! Hash: sha1:42cf01b6fc3154d9fed8160ef2321fd9e87333fb
+--! Message: auth: the trusted interface (auth.assert_operator) other modules call instead of auth_private (issue 22)
+
+--! split: 1910-auth-trusted-interface.sql
 --! split: 1910-auth-trusted-interface.sql
 -- The operator check every module's operator-only functions make, as auth's
 -- trusted interface: a module never reads another module's *_private schema

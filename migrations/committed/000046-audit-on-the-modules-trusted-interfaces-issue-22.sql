@@ -1,3 +1,8 @@
+--! Previous: sha1:42cf01b6fc3154d9fed8160ef2321fd9e87333fb
+--! Hash: sha1:939cfa305b4a3c4bf09e9e6071eda797bcd465f1
+--! Message: audit: on the modules' trusted interfaces (issue 22)
+
+--! split: 2150-audit-on-module-interfaces.sql
 --! split: 2150-audit-on-module-interfaces.sql
 -- audit.verify_chain on auth's trusted interface (auth.assert_operator, 1910)
 -- instead of auth_private (CONVENTIONS: a module never reads another module's

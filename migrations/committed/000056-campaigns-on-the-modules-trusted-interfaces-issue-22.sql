@@ -1,3 +1,8 @@
+--! Previous: sha1:a88521e8697562e5d20b9905be56f4fd0a9fd0b1
+--! Hash: sha1:eb36bb3c2432e315ed31a889d2c4ac5b59d41c50
+--! Message: campaigns: on the modules' trusted interfaces (issue 22)
+
+--! split: 5640-campaigns-on-module-interfaces.sql
 --! split: 5640-campaigns-on-module-interfaces.sql
 -- Campaigns on the other modules' trusted interfaces: analytics' on-demand
 -- partition (5750: analytics.ensure_month_partition), the ledger's transfer

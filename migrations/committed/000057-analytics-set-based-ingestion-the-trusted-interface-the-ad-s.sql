@@ -1,3 +1,8 @@
+--! Previous: sha1:eb36bb3c2432e315ed31a889d2c4ac5b59d41c50
+--! Hash: sha1:092a61d85a0cc2a9baebcfb1a17c113adfaaa553
+--! Message: analytics: set-based ingestion, the trusted interface, the ad stream keyed by row (issues 22, 23)
+
+--! split: 5740-analytics-set-based-ingestion.sql
 --! split: 5740-analytics-set-based-ingestion.sql
 -- Impression ingestion, set-based (issue 22: the endpoint ÷ COPY target).
 -- Phase timings of the 5720 function (batches of 1,000 ad beacons, PG 15):
@@ -236,3 +241,82 @@ comment on function analytics.ingest_impressions(jsonb) is
   E'Records a batch of 1-1000 impressions (beacons) and returns {received, accepted, duplicates}. Each item: stream (event, post or ad), clientId (1-100 characters: an item whose clientId was seen in the stream within its dedupe window, 24 hours, is a duplicate and ignored), id (the event, post or creative), occurredAt (ISO 8601 with zone, within the retention window and at most 5 minutes ahead), optional visitorId, source, countryCode, metadata. Anonymous callers may send; the signed-in caller is recorded. The whole batch is refused, nothing written, on a malformed item (ANBAT), a date out of range (ANRNG) or an id the caller may not see (ANENT). Also POST /analytics/impressions (rate-limited per address). Security definer because impressions have no insert grant and the partitions are created here when missing.';
 revoke execute on function analytics.ingest_impressions(jsonb) from public;
 grant execute on function analytics.ingest_impressions(jsonb) to gw_anonymous, gw_user;
+
+--! split: 5750-analytics-trusted-interface.sql
+--! split: 5750-analytics-trusted-interface.sql
+-- Analytics' trusted interface: the on-demand partition a writer of another
+-- module (campaigns' impression counting) makes before it inserts, instead of
+-- reading analytics_private (CONVENTIONS: a module never reads another
+-- module's *_private schema). Execute revoked from every API role, hidden
+-- from GraphQL; a thin wrapper of the private implementation.
+
+drop function if exists analytics.ensure_month_partition(text, date);
+
+create function analytics.ensure_month_partition(parent text, month date) returns regclass
+  language sql
+  volatile
+  set search_path = ''
+as $$
+  select analytics_private.ensure_month_partition(ensure_month_partition.parent, ensure_month_partition.month)
+$$;
+comment on function analytics.ensure_month_partition(text, date) is
+  E'@behavior -*\nTrusted interface, not in GraphQL: creates (idempotently) the partition of a registered monthly table (analytics_private.partitioned_tables) for the UTC month containing month, and returns it; BADIN for a table that is not registered. No API role may execute it.';
+revoke execute on function analytics.ensure_month_partition(text, date) from public;
+
+--! split: 5795-analytics-ad-stream-keyed-by-row.sql
+--! split: 5795-analytics-ad-stream-keyed-by-row.sql
+-- The ad stream's client id is the impression's id, the first column of
+-- campaigns.ad_impressions' primary key, and its writer
+-- (campaigns_private.record_impressions) already skips ids counted in the
+-- last 24 hours (the stream's dedupe window): the row's own key is the dedupe
+-- key, so the ingestion keeps no ingest_keys for it (5740). Like 5790, in
+-- analytics' block only because it must follow analytics' schema.
+
+update analytics_private.ingest_streams set keyed_by_row = true where stream = 'ad';
+delete from analytics_private.ingest_keys where stream = 'ad';
+
+-- The ad stream's writer on the typed items of 5740 (analytics.ingest_item[],
+-- analytics' interface type for writers): no jsonb is built for it or parsed
+-- by it. Campaigns' function, here because its argument type is analytics'.
+drop function if exists campaigns_private.write_ad_impressions(analytics.ingest_item[]);
+
+create function campaigns_private.write_ad_impressions(items analytics.ingest_item[]) returns integer
+  language plpgsql
+  volatile
+  set search_path = ''
+as $$
+declare
+  v_group record;
+  v_result campaigns.batch_result;
+  v_total integer := 0;
+begin
+  if exists (select 1 from pg_catalog.unnest(write_ad_impressions.items) r
+              where r."clientId" !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') then
+    raise exception 'An ad impression''s clientId is the impression''s UUID (its clicks name it).' using errcode = 'BADIN';
+  end if;
+  -- One counting batch per campaign and creative, campaigns in id order (their row locks are taken in that order).
+  for v_group in
+    select k.campaign_id, k.creative_id,
+           pg_catalog.array_agg(r."clientId"::uuid order by r.n) as ids,
+           pg_catalog.array_agg(e.event_id order by r.n) as event_ids
+      from pg_catalog.unnest(write_ad_impressions.items) r
+      join campaigns.ad_creatives k on k.creative_id = r.id
+      left join events.events e
+        on (r.metadata ->> 'eventId') ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+       and e.event_id = (r.metadata ->> 'eventId')::uuid
+     group by k.campaign_id, k.creative_id
+     order by k.campaign_id, k.creative_id
+  loop
+    v_result := campaigns_private.record_impressions(v_group.campaign_id, v_group.creative_id, v_group.ids, v_group.event_ids,
+      pg_catalog.now(), true);
+    v_total := v_total + v_result.accepted;
+  end loop;
+  return v_total;
+end;
+$$;
+comment on function campaigns_private.write_ad_impressions(analytics.ingest_item[]) is
+  'Writer of the ad stream: the checked, deduplicated items grouped by campaign and creative, each group counted by record_impressions at server time (budget and daily cap enforced: rows over them are refused and reported by the ingestion as not accepted; ids counted in the last 24 hours skipped: the row''s own key is the stream''s dedupe). Returns how many were counted. BADIN for a clientId that is not a UUID.';
+revoke execute on function campaigns_private.write_ad_impressions(analytics.ingest_item[]) from public;
+
+update analytics_private.ingest_streams set writer = 'campaigns_private.write_ad_impressions(analytics.ingest_item[])' where stream = 'ad';
+drop function if exists campaigns_private.write_ad_impressions(jsonb);

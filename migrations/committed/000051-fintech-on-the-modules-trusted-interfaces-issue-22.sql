@@ -1,3 +1,8 @@
+--! Previous: sha1:594c8c15232eb5a6be326fe6026accc3de0863d7
+--! Hash: sha1:b907bac562ccc8648f9957226c3597aadf01a534
+--! Message: fintech: on the modules' trusted interfaces (issue 22)
+
+--! split: 4620-fintech-on-module-interfaces.sql
 --! split: 4620-fintech-on-module-interfaces.sql
 -- Fintech's operator-only links on auth's trusted interface
 -- (auth.assert_operator, 1910) instead of auth_private (CONVENTIONS: a module

@@ -1,3 +1,8 @@
+--! Previous: sha1:10eb66d82431bb4feb11e5e457dfbdf683d0d4fd
+--! Hash: sha1:7d56de5c631509e0aea9dbc45a24b93858709a16
+--! Message: expenses: on the modules' trusted interfaces (issue 22)
+
+--! split: 6120-expenses-on-module-interfaces.sql
 --! split: 6120-expenses-on-module-interfaces.sql
 -- expenses.verify_ledger on auth's trusted interface (auth.assert_operator,
 -- 1910) instead of auth_private (CONVENTIONS: a module never reads another

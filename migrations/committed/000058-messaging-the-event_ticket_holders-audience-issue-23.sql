@@ -1,3 +1,8 @@
+--! Previous: sha1:092a61d85a0cc2a9baebcfb1a17c113adfaaa553
+--! Hash: sha1:08181ba24543d1afd594c064b41680804e9adc57
+--! Message: messaging: the event_ticket_holders audience (issue 23)
+
+--! split: 5840-messaging-ticket-holders.sql
 -- The audience every ticket holder of an event (issue 23): registered in
 -- messaging's audiences with ticketing's own resolver
 -- (ticketing.event_ticket_holders, 5330-ticketing-message-audience.sql), so
