@@ -1,10 +1,11 @@
 import express, { Router, type Request, type Response } from "express";
-import type { Pool, PoolClient } from "pg";
+import type { Pool } from "pg";
 import { apiDefaults, maxRequestBytes, type IngestRouteOptions } from "../config.ts";
 import { errorBody, isRegisteredSqlCode, sqlErrorCodes } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { authOfRequest } from "./authenticate.ts";
 import type { Quotas } from "./quotas.ts";
+import { asCaller, callerSettings } from "./transactions.ts";
 
 /**
  * POST /analytics/impressions — the high-volume path for beacons (the seed's
@@ -37,6 +38,7 @@ export function ingestRouter(
   // The body is read as text and, when it is the array itself (what beacons send), handed to PostgreSQL as
   // it came: one JSON parse (the server's), no rebuilding in Node. The wrapped form is unwrapped here.
   const readBody = express.text({ type: () => true, limit: maxRequestBytes });
+  const settingsOf = callerSettings(statementTimeoutMs);
 
   router.post("/analytics/impressions", async (req: Request, res: Response) => {
     const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
@@ -78,24 +80,12 @@ export function ingestRouter(
       return;
     }
 
-    const auth = authOfRequest(req);
-    let client: PoolClient | undefined;
     try {
-      client = await pool.connect();
-      await client.query("begin");
-      await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('statement_timeout', $3, true)", [
-        auth.role,
-        JSON.stringify(auth.claims),
-        String(statementTimeoutMs),
-      ]);
-      const { rows } = await client.query<{ result: { received: number; accepted: number; duplicates: number } }>(
-        "select analytics.ingest_impressions($1::jsonb) as result",
-        [batch],
+      const { rows } = await asCaller(pool, settingsOf(authOfRequest(req)), (client) =>
+        client.query<{ result: { received: number; accepted: number; duplicates: number } }>("select analytics.ingest_impressions($1::jsonb) as result", [batch]),
       );
-      await client.query("commit");
       res.json(rows[0]!.result);
     } catch (error) {
-      await client?.query("rollback").catch(() => undefined);
       const code = (error as { code?: string }).code;
       // The body handed over as text was not JSON: refused by the jsonb parameter itself, before any function ran.
       if (code === "22P02" && !/function/.test((error as { where?: string }).where ?? "")) {
@@ -108,8 +98,6 @@ export function ingestRouter(
       }
       logger.error({ err: error }, "impression batch failed");
       if (!res.headersSent) res.status(500).json(errorBody("INTERNAL_SERVER_ERROR", "The impressions could not be stored; retry later."));
-    } finally {
-      client?.release();
     }
   });
   return router;

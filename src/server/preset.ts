@@ -14,11 +14,11 @@ import type { Logger } from "../logger.ts";
 import { exposedSchemas } from "../modules.ts";
 import { defaultApiLimits, maxRequestBytes, type ApiLimits } from "../config.ts";
 import type { Manifest } from "./persisted.ts";
-import { authOf, claimsOf, type RequestAuth } from "./authenticate.ts";
+import { authOf, claimsOf } from "./authenticate.ts";
 import { requestOf } from "./requestContext.ts";
 import type { TokenService } from "./jwt.ts";
 import { selectOperation } from "./limits.ts";
-import { requestTransaction, transactionPerCall } from "./transactions.ts";
+import { callerSettings, requestTransaction, transactionPerCall } from "./transactions.ts";
 
 export interface PresetOptions {
   /** gw_authenticator connections; every transaction on them becomes the caller. */
@@ -39,10 +39,9 @@ export interface PresetOptions {
 }
 
 export function makePreset({ pool, listenPool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [], graphiqlHeadScript }: PresetOptions): GraphileConfig.Preset {
-  const statementTimeout = String(limits.statementTimeoutMs);
   // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
   const errorOptions = { hideSuggestions: !limits.introspection };
-  const settingsByAuth = new WeakMap<RequestAuth, Readonly<Record<string, string>>>();
+  const settingsOf = callerSettings(limits.statementTimeoutMs);
   const pgService = makePgService({
     pool,
     pgSubscriber: new PgSubscriber(listenPool ?? pool),
@@ -50,18 +49,7 @@ export function makePreset({ pool, listenPool, tokenService, logger, limits = de
     // Every transaction becomes the caller: SET LOCAL ROLE + request.jwt.claims.
     // Over a WebSocket the caller is the token given in connection_init.
     pgSettings(requestContext) {
-      const auth = authOf(requestContext);
-      // Made once per verified token (one RequestAuth each, src/server/authenticate.ts): the claims are
-      // not serialised again for every request, and transactions.ts escapes them once per settings object.
-      let settings = settingsByAuth.get(auth);
-      if (!settings) {
-        // statement_timeout: one slow statement cannot hold a pool connection for long (SET LOCAL, so per transaction).
-        // jit_optimize_above_cost: @dataplan/pg's session-wide setting, made per transaction so that
-        // nothing sticks to a pooler's server connection (src/db/pool.ts skips the session statement).
-        settings = Object.freeze({ role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout, jit_optimize_above_cost: "-1" });
-        settingsByAuth.set(auth, settings);
-      }
-      return settings;
+      return settingsOf(authOf(requestContext));
     },
   });
   // Transactions with one round trip less; a query's statements in one transaction (src/server/transactions.ts).

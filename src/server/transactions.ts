@@ -2,6 +2,7 @@ import pg, { type Pool, type PoolClient } from "pg";
 import type { NodePostgresPgClient } from "postgraphile/adaptors/pg";
 import { makeWithPgClientViaPgClientAlreadyInTransaction } from "postgraphile/adaptors/pg";
 import type { WithPgClient } from "postgraphile/@dataplan/pg";
+import type { RequestAuth } from "./authenticate.ts";
 
 /**
  * How the API's statements reach PostgreSQL as the caller, with fewer round
@@ -24,6 +25,29 @@ import type { WithPgClient } from "postgraphile/@dataplan/pg";
  */
 
 type Settings = Record<string, string | undefined> | null;
+
+/**
+ * The caller's transaction settings, made once per verified token (one
+ * RequestAuth each, src/server/authenticate.ts): the claims are not
+ * serialised again for every request, and `beginWithSettings` escapes them
+ * once per (frozen) settings object. One maker per statement timeout: the
+ * GraphQL service's and the beacon route's.
+ */
+export function callerSettings(statementTimeoutMs: number): (auth: RequestAuth) => Readonly<Record<string, string>> {
+  const statementTimeout = String(statementTimeoutMs);
+  const byAuth = new WeakMap<RequestAuth, Readonly<Record<string, string>>>();
+  return (auth) => {
+    let settings = byAuth.get(auth);
+    if (!settings) {
+      // statement_timeout: one slow statement cannot hold a pool connection for long (SET LOCAL, so per transaction).
+      // jit_optimize_above_cost: @dataplan/pg's session-wide setting, made per transaction so that
+      // nothing sticks to a pooler's server connection (src/db/pool.ts skips the session statement).
+      settings = Object.freeze({ role: auth.role, "request.jwt.claims": JSON.stringify(auth.claims), statement_timeout: statementTimeout, jit_optimize_above_cost: "-1" });
+      byAuth.set(auth, settings);
+    }
+    return settings;
+  };
+}
 
 /** The statement of each settings object: the API's are made once per token (src/server/preset.ts). */
 const beginBySettings = new WeakMap<object, string | null>();
@@ -65,33 +89,36 @@ async function end(client: PoolClient, statement: "commit" | "rollback"): Promis
   }
 }
 
+/** Runs `work` in one transaction as the caller on a pool connection (`begin` and the settings in one round trip); commits, or rolls back and rethrows. */
+export async function asCaller<T>(pool: Pool, pgSettings: Settings, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query(beginWithSettings(pgSettings) ?? "begin");
+  } catch (error) {
+    await end(client, "rollback");
+    throw error;
+  }
+  let result: T;
+  try {
+    result = await work(client);
+  } catch (error) {
+    await end(client, "rollback");
+    throw error;
+  }
+  await end(client, "commit");
+  return result;
+}
+
 /** The pg service's withPgClient: a transaction per call, as @dataplan/pg's, one round trip shorter. */
 export function transactionPerCall(pool: Pool): WithPgClient<NodePostgresPgClient> {
   const withPgClient = async <T>(pgSettings: Settings, callback: (client: NodePostgresPgClient) => Promise<T>): Promise<T> => {
+    if (beginWithSettings(pgSettings)) return asCaller(pool, pgSettings, (client) => inTransaction(client)(null, callback));
     const client = await pool.connect();
-    const begin = beginWithSettings(pgSettings);
-    if (!begin) {
-      try {
-        return await makeWithPgClientViaPgClientAlreadyInTransaction(client, false)(pgSettings, callback);
-      } finally {
-        client.release();
-      }
-    }
     try {
-      await client.query(begin);
-    } catch (error) {
-      await end(client, "rollback");
-      throw error;
+      return await makeWithPgClientViaPgClientAlreadyInTransaction(client, false)(pgSettings, callback);
+    } finally {
+      client.release();
     }
-    let result: T;
-    try {
-      result = await inTransaction(client)(null, callback);
-    } catch (error) {
-      await end(client, "rollback");
-      throw error;
-    }
-    await end(client, "commit");
-    return result;
   };
   return withPgClient as WithPgClient<NodePostgresPgClient>;
 }
