@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { flagError, isSafeError, SafeError, type ObjectStep, type Step } from "postgraphile/grafast";
 import { GraphQLError } from "postgraphile/graphql";
 import type { Logger } from "../src/logger.ts";
+import { NotificationFeedInterrupted } from "../src/server/notificationFeed.ts";
 import { recordErrors, recordOf, requestOf } from "../src/server/requestContext.ts";
 import { errorBody, isRegisteredSqlCode, type ErrorCode } from "../src/errors.ts";
 
@@ -68,13 +69,9 @@ function makeMask(logger: Logger): (error: GraphQLError) => GraphQLError {
         ? withCode(error, "PLANNING_TIMEOUT", "The operation took too long to plan and was stopped (GRAPHQL_PLANNING_TIMEOUT_MS); simplify it.")
         : withCode(error, "EXECUTION_TIMEOUT", "The operation ran past its time budget and was stopped (GRAPHQL_EXECUTION_TIMEOUT_MS); ask for less.");
     }
-    // @dataplan/pg's PgSubscriber ends every subscription this way when its LISTEN connection is lost.
-    if (/^Underlying pubsub channel interrupted/.test(original.message)) {
-      return withCode(
-        error,
-        "SUBSCRIPTION_INTERRUPTED",
-        "The server lost its connection for events, so some may have been missed; subscribe again and re-query.",
-      );
+    // The realtime feed ends its subscriptions this way when it cannot promise that nothing was missed.
+    if (original instanceof NotificationFeedInterrupted) {
+      return withCode(error, "SUBSCRIPTION_INTERRUPTED", original.message);
     }
     if ((original as { code?: unknown }).code === "57014") {
       return withCode(

@@ -2,6 +2,7 @@ import { jsonParse } from "postgraphile/@dataplan/json";
 import { access, context, lambda, listen, type Step } from "postgraphile/grafast";
 import { extendSchema, gql } from "postgraphile/utils";
 import type { AccessClaims } from "../src/server/jwt.ts";
+import type { NotificationFeed } from "../src/server/notificationFeed.ts";
 import { codedError } from "./errors.ts";
 
 declare global {
@@ -11,35 +12,33 @@ declare global {
       jwtClaims: AccessClaims | null;
       /** How the operation arrived; subscriptions need a WebSocket. */
       transport: "http" | "websocket";
+      /** notificationAdded's events, by user id (src/server/notificationFeed.ts). */
+      notificationFeed: NotificationFeed | null;
     }
   }
 }
 
-/** What outbox_private.tg_notifications__notify() sends: `{ "id": notification_id }`. */
+/** What the feed hands a subscription: `{ "id": notification_id }`. */
 type NotificationEvent = {
   id: number | string;
   event?: string;
 };
 
-/** The LISTEN channel of a user's notifications (the trigger's pg_notify channel). */
-export function notificationChannel(userId: string): string {
-  return `gw:notifications:${userId}`;
-}
-
 /**
- * The topic comes from the verified `sub` claim only: an argument would let
- * anyone listen to anyone else's channel. Only a WebSocket is closed when its
+ * The topic is the verified `sub` claim only: an argument would let anyone
+ * follow anyone else's notifications. Only a WebSocket is closed when its
  * token expires or its session is revoked, so an HTTP stream is refused.
  */
 function topicOf({ claims, transport }: { claims: AccessClaims | null; transport: string }): string {
   if (transport !== "websocket") throw codedError("BAD_REQUEST", "Subscriptions are served over WebSocket only (graphql-ws on /graphql).");
   if (!claims?.sub) throw codedError("LOGIN", "Sign in to subscribe to your notifications.");
-  return notificationChannel(claims.sub);
+  return claims.sub;
 }
 
 /**
- * `Subscription.notificationAdded`: LISTEN/NOTIFY on the caller's own channel;
- * each event carries only an id, and the row is re-read by primary key in the
+ * `Subscription.notificationAdded`: the API process's notification feed
+ * (committed notifications of the caller, found by polling); each event
+ * carries only an id, and the row is re-read by primary key in the
  * subscriber's transaction (role and claims), so RLS decides what arrives.
  */
 export const RealtimePlugin = extendSchema((build) => {
@@ -81,7 +80,7 @@ export const RealtimePlugin = extendSchema((build) => {
         notificationAdded: {
           subscribePlan() {
             const $topic = lambda({ claims: context().get("jwtClaims"), transport: context().get("transport") }, topicOf);
-            return listen(context().get("pgSubscriber"), $topic, jsonParse<NotificationEvent>);
+            return listen(context().get("notificationFeed"), $topic, jsonParse<NotificationEvent>);
           },
           plan($event: Step) {
             return $event;

@@ -186,7 +186,6 @@ const EnvSchema = z.object({
   ROOT_DATABASE_URL: optional(postgresUrl),
   AUTH_DATABASE_URL: optional(postgresUrl),
   WORKER_DATABASE_URL: optional(postgresUrl),
-  LISTEN_DATABASE_URL: optional(postgresUrl),
   DATABASE_PREPARED_STATEMENTS: optional(booleanString),
   MIGRATE_ON_START: optional(booleanString),
   AUTHENTICATOR_PASSWORD: optional(z.string()),
@@ -260,8 +259,6 @@ export interface Config {
   authDatabaseUrl: string | undefined;
   /** gw_owner for the worker; default databaseUrl. Poolable with preparedStatements off. */
   workerDatabaseUrl: string | undefined;
-  /** Subscriptions' LISTEN connection (direct); default the API's gw_authenticator URL. */
-  listenDatabaseUrl: string | undefined;
   /** false: PostGraphile and graphile-worker prepare no statement (a transaction pooler in front). */
   preparedStatements: boolean;
   /** false: serve/worker/start do not migrate (a deploy step runs `groundwork migrate` first). */
@@ -319,7 +316,6 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     rootDatabaseUrl: env.ROOT_DATABASE_URL,
     authDatabaseUrl: env.AUTH_DATABASE_URL,
     workerDatabaseUrl: env.WORKER_DATABASE_URL,
-    listenDatabaseUrl: env.LISTEN_DATABASE_URL,
     preparedStatements: env.DATABASE_PREPARED_STATEMENTS ?? true,
     migrateOnStart: env.MIGRATE_ON_START ?? true,
     authenticatorPassword: env.AUTHENTICATOR_PASSWORD,

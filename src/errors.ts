@@ -223,7 +223,7 @@ export const transportErrorCodes = {
   STATEMENT_TIMEOUT: { status: 503, meaning: "A database statement ran longer than STATEMENT_TIMEOUT_MS and was cancelled." },
   RATE_LIMITED: { status: 429, meaning: "Too many requests from this client IP or user (or sign-ins from this IP, webhooks for one source from this IP, or impression batches from this IP) in the window; retry after Retry-After seconds." },
   SERVER_BUSY: { status: 503, meaning: "The route is handling as many requests as it may at once (POST /webhooks/:source: INBOX_CONCURRENCY); retry after Retry-After seconds." },
-  SUBSCRIPTION_INTERRUPTED: { status: 503, meaning: "The server lost its LISTEN connection to the database, so events may have been missed: the subscription ends; subscribe again and re-query what it covers." },
+  SUBSCRIPTION_INTERRUPTED: { status: 503, meaning: "The server could not reach the database for longer than its realtime feed waits (30 s by default), or the database's transaction ids went back (a restore or a failover to a replica that was behind), so the feed cannot promise that nothing was missed: the subscription ends; subscribe again and re-query what it covers." },
   INTERNAL_SERVER_ERROR: { status: 500, meaning: "An unexpected error; details are in the server log under the given errorId." },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -70,7 +70,6 @@ export function connectionUses(config: Config, database: DatabaseHandle, parts: 
   if (config.migrateOnStart) uses.push({ variable: "DATABASE_URL", url: database.ownerUrl, needsSession: true, what: "Migrating (a session advisory lock, graphile-migrate's transactions)" });
   if (parts.api) {
     uses.push({ variable: "AUTH_DATABASE_URL", url: database.authenticatorUrl, needsSession: false, what: "Requests" });
-    uses.push({ variable: config.listenDatabaseUrl ? "LISTEN_DATABASE_URL" : "LISTEN_DATABASE_URL (unset: AUTH_DATABASE_URL)", url: database.listenUrl, needsSession: true, what: "Subscriptions' LISTEN" });
   }
   if (parts.worker) uses.push({ variable: config.workerDatabaseUrl ? "WORKER_DATABASE_URL" : "WORKER_DATABASE_URL (unset: DATABASE_URL)", url: database.workerUrl, needsSession: false, what: "The worker" });
   return uses;
@@ -132,7 +131,6 @@ export async function boot(config: Config, logger: Logger, parts: { api: boolean
     if (parts.api) {
       api = await startApi({
         authenticatorUrl: database.authenticatorUrl,
-        listenUrl: database.listenUrl,
         preparedStatements: config.preparedStatements,
         tokenService: await makeTokenService(config),
         logger,

@@ -16,8 +16,6 @@ export interface DatabaseHandle {
   authenticatorUrl: string;
   /** gw_owner for the worker (WORKER_DATABASE_URL; default ownerUrl). */
   workerUrl: string;
-  /** Subscriptions' LISTEN connection (LISTEN_DATABASE_URL; default authenticatorUrl). */
-  listenUrl: string;
   /** A superuser connection when one is known (embedded, or ROOT_DATABASE_URL). */
   rootUrl: string | undefined;
   embedded: EmbeddedCluster | undefined;
@@ -84,7 +82,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       throw error;
     }
     const urls = roleUrls(embedded.rootUrl, embeddedDatabaseName, secrets);
-    return { ...urls, workerUrl: urls.ownerUrl, listenUrl: urls.authenticatorUrl, rootUrl: embedded.rootUrl, embedded, stop: () => embedded.stop() };
+    return { ...urls, workerUrl: urls.ownerUrl, rootUrl: embedded.rootUrl, embedded, stop: () => embedded.stop() };
   }
 
   const ownerUrl = config.databaseUrl;
@@ -109,7 +107,6 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     ownerUrl,
     authenticatorUrl,
     workerUrl: config.workerDatabaseUrl ?? ownerUrl,
-    listenUrl: config.listenDatabaseUrl ?? authenticatorUrl,
     rootUrl: config.rootDatabaseUrl,
     embedded: undefined,
     stop: async () => undefined,

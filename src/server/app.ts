@@ -17,6 +17,7 @@ import { createMetrics, metricsHandler, type Metrics } from "./metrics.ts";
 import { loadManifest, operationNamesOf, resolveDocument, type Manifest } from "./persisted.ts";
 import { makePreset } from "./preset.ts";
 import { ingestRouter } from "./ingest.ts";
+import { createNotificationFeed, type NotificationFeedOptions } from "./notificationFeed.ts";
 import { createQuotas } from "./quotas.ts";
 import { createRateLimiter, rateLimit, type DocumentOf } from "./rateLimit.ts";
 import { recordErrors, startRecord } from "./requestContext.ts";
@@ -36,8 +37,6 @@ const requestErrors: ErrorRequestHandler = (error: { type?: string; status?: num
 
 export interface ApiOptions {
   authenticatorUrl: string;
-  /** Subscriptions' LISTEN connection: direct, never a transaction pooler. Default: authenticatorUrl. */
-  listenUrl?: string | undefined;
   /** false: no prepared statements (a transaction pooler in front; DATABASE_PREPARED_STATEMENTS=off). */
   preparedStatements?: boolean;
   tokenService: TokenService;
@@ -47,6 +46,8 @@ export interface ApiOptions {
   poolSize: number;
   /** How often (ms) a signed-in WebSocket re-checks that its session is not revoked; default 5000. */
   revocationCheckIntervalMs?: number;
+  /** The realtime feed's poll interval and interruption delay (src/server/notificationFeed.ts). */
+  realtime?: NotificationFeedOptions;
   /** Limits, timeouts, rate limits, CORS, persisted operations; default: defaultApiLimits(). */
   limits?: ApiLimits;
   /** Presets added on top of Groundwork's (extra plugins). */
@@ -132,8 +133,8 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   app.set("trust proxy", limits.trustProxy);
   const server = createServer(app);
   const pool = createPool(options.authenticatorUrl, options.poolSize, logger, "api", { preparedStatements: options.preparedStatements ?? true });
-  // One LISTEN client; a spare for the moment it reconnects.
-  const listenPool = options.listenUrl && options.listenUrl !== options.authenticatorUrl ? createPool(options.listenUrl, 2, logger, "listen") : undefined;
+  // notificationAdded's events: one poll per interval on the API pool, not a LISTEN (src/server/notificationFeed.ts).
+  const notificationFeed = createNotificationFeed(pool, logger, options.realtime);
   const metrics = limits.metrics ? createMetrics(pool, logger, operationNamesOf(manifest)) : undefined;
   // Rate-limit budgets shared with every other API process, spent from reserved chunks (src/server/quotas.ts).
   const quotas = createQuotas(pool, logger, { onReservation: metrics ? () => metrics.countRateLimitReservation() : undefined });
@@ -265,7 +266,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
   const devSignIn = options.devSignIn && limits.graphiql ? devSignInRouter(options.devSignIn, tokenService, logger) : undefined;
   if (devSignIn) graphqlRoutes.use(devSignInPath, devSignIn.router);
   const pgl = postgraphile(
-    makePreset({ pool, listenPool, tokenService, logger, limits, manifest, extraPresets: options.extraPresets, graphiqlHeadScript: devSignIn ? devSignInScript : undefined }),
+    makePreset({ pool, notificationFeed, tokenService, logger, limits, manifest, extraPresets: options.extraPresets, graphiqlHeadScript: devSignIn ? devSignInScript : undefined }),
   );
   const serv = pgl.createServ(grafserv);
   // false: no grafserv upgrade handler; ours authenticates connection_init.
@@ -301,7 +302,7 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     draining = true;
     // Stop accepting; keep-alive sockets close as soon as they are idle.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // Sockets next: their subscriptions hold LISTENs and keep server.close() waiting.
+    // Sockets next: their subscriptions keep server.close() waiting.
     await websockets.close();
     while (inFlight > 0 && Date.now() < deadline) {
       server.closeIdleConnections();
@@ -319,9 +320,10 @@ export async function startApi(options: ApiOptions): Promise<Api> {
     };
     await bounded(closed, "the HTTP server to close");
     await bounded(Promise.resolve(pgl.release()), "PostGraphile to release");
-    // pgl.release() leaves the pg services alone; theirs is the PgSubscriber's LISTEN client.
+    // pgl.release() leaves the pg services alone.
     await bounded(Promise.all((pgl.getResolvedPreset().pgServices ?? []).map((service) => service.release?.())), "the pg services");
-    await bounded(Promise.all([pool.end(), listenPool?.end()]), "database connections still running statements");
+    await bounded(Promise.resolve(notificationFeed.release()), "the realtime feed's last poll");
+    await bounded(pool.end(), "database connections still running statements");
     if (devSignIn) await bounded(devSignIn.close(), "the dev sign-in pool");
   };
   return {

@@ -2,7 +2,7 @@ import { PgAggregatesPreset } from "@graphile/pg-aggregates";
 import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 import type { Pool } from "pg";
-import { makePgService, PgSubscriber } from "postgraphile/adaptors/pg";
+import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { AuthPlugin } from "../../plugins/auth.ts";
 import { clientSchemaOptions, ClientsPlugin } from "../../plugins/clients.ts";
@@ -17,17 +17,15 @@ import type { Manifest } from "./persisted.ts";
 import { authOf, claimsOf } from "./authenticate.ts";
 import { requestOf } from "./requestContext.ts";
 import type { TokenService } from "./jwt.ts";
+import type { NotificationFeed } from "./notificationFeed.ts";
 import { selectOperation } from "./limits.ts";
 import { callerSettings, requestTransaction, transactionPerCall } from "./transactions.ts";
 
 export interface PresetOptions {
   /** gw_authenticator connections; every transaction on them becomes the caller. */
   pool: Pool;
-  /**
-   * Subscriptions' LISTEN connection (one, held open): a session, so never
-   * through a transaction pooler (LISTEN_DATABASE_URL). Default: `pool`.
-   */
-  listenPool?: Pool | undefined;
+  /** notificationAdded's events (src/server/notificationFeed.ts); absent where nothing subscribes (the reference build). */
+  notificationFeed?: NotificationFeed | undefined;
   tokenService: TokenService;
   logger: Logger;
   /** Default: defaultApiLimits(). */
@@ -38,13 +36,12 @@ export interface PresetOptions {
   graphiqlHeadScript?: string | undefined;
 }
 
-export function makePreset({ pool, listenPool, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [], graphiqlHeadScript }: PresetOptions): GraphileConfig.Preset {
+export function makePreset({ pool, notificationFeed, tokenService, logger, limits = defaultApiLimits(), manifest = {}, extraPresets = [], graphiqlHeadScript }: PresetOptions): GraphileConfig.Preset {
   // With introspection off, "Did you mean …?" would name the schema's fields one typo at a time.
   const errorOptions = { hideSuggestions: !limits.introspection };
   const settingsOf = callerSettings(limits.statementTimeoutMs);
   const pgService = makePgService({
     pool,
-    pgSubscriber: new PgSubscriber(listenPool ?? pool),
     schemas: [...exposedSchemas],
     // Every transaction becomes the caller: SET LOCAL ROLE + request.jwt.claims.
     // Over a WebSocket the caller is the token given in connection_init.
@@ -74,6 +71,7 @@ export function makePreset({ pool, listenPool, tokenService, logger, limits = de
           // Verified claims (or null): subscriptions derive their topics from these, never from arguments.
           jwtClaims: claimsOf(authOf(requestContext)),
           transport: requestContext.ws ? ("websocket" as const) : ("http" as const),
+          notificationFeed: notificationFeed ?? null,
           ...(query && pgSettings ? { withPgClient: requestTransaction(pool, pgSettings, perCall) } : {}),
         };
       },

@@ -44,7 +44,6 @@ export async function benchPooled(db: TestDatabase, { seconds = 10, rounds = 3, 
   const pooledEnv = groundworkEnv(db, {
     ...off,
     AUTH_DATABASE_URL: bouncer.through(db.authenticatorUrl),
-    LISTEN_DATABASE_URL: db.authenticatorUrl,
     DATABASE_PREPARED_STATEMENTS: "off",
     MIGRATE_ON_START: "false",
   });

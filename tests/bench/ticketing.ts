@@ -113,17 +113,20 @@ export async function benchTicketing(
       ratios.push(c.perSecond / t.perSecond);
     }
     const ratio = median(ratios);
-    // Diagnostic, not the figure: one more round with the notifications' pg_notify trigger off. A NOTIFY takes
-    // PostgreSQL's global notify lock from before the commit record until after its flush, so notifying
-    // transactions cannot share a WAL flush (no group commit): this shows what that costs a checkout.
-    await root.query("alter table outbox.notifications disable trigger _500_notify");
-    let withoutNotify: { checkoutsPerSecond: number; transfersPerSecond: number; ratio: number };
+    // Diagnostic, not the figure: one more round with a pg_notify per notification, as the realtime push was
+    // before outbox split 2370. A NOTIFY takes PostgreSQL's global notify lock from before the commit record
+    // until after its flush, so notifying transactions cannot share a WAL flush (no group commit): this shows
+    // what that design cost a checkout, in the same run.
+    await root.query(`create function outbox_private.bench_notify() returns trigger language plpgsql as $$
+      begin perform pg_notify('gw:notifications:' || new.user_id::text, json_build_object('id', new.notification_id)::text); return null; end $$;
+      create trigger _500_bench_notify after insert on outbox.notifications for each row execute function outbox_private.bench_notify()`);
+    let withNotify: { checkoutsPerSecond: number; transfersPerSecond: number; ratio: number };
     try {
       const t = await drive(clients, checkouts, transfer, 40);
       const c = await drive(apiClients, checkouts, checkout(++runTag), 41);
-      withoutNotify = { checkoutsPerSecond: c.perSecond, transfersPerSecond: t.perSecond, ratio: c.perSecond / t.perSecond };
+      withNotify = { checkoutsPerSecond: c.perSecond, transfersPerSecond: t.perSecond, ratio: c.perSecond / t.perSecond };
     } finally {
-      await root.query("alter table outbox.notifications enable trigger _500_notify");
+      await root.query("drop trigger _500_bench_notify on outbox.notifications; drop function outbox_private.bench_notify()");
     }
 
     // The last 50 tickets: 200 buyers, own connections (a pool of 50).
@@ -162,7 +165,7 @@ export async function benchTicketing(
       transfersPerSecond: median(transferRates),
       ratio,
       roundRatios: ratios,
-      withoutNotify,
+      withNotify,
       checkoutErrors,
       race: {
         buyers: raceBuyers.length,

@@ -6,6 +6,7 @@ import { defaultApiLimits, type ApiLimits } from "../../src/config.ts";
 import type { RequestRole } from "../../src/modules.ts";
 import { rootDb } from "./db.ts";
 import { confirmationToken } from "./fixtures.ts";
+import { startTcpProxy, type TcpProxy } from "./tcpProxy.ts";
 
 export const testJwt = {
   secret: "test-secret-that-is-long-enough-for-hs256-0123456789",
@@ -97,6 +98,39 @@ export function useTestApi(
     await api?.stop();
   });
   return handle;
+}
+
+/**
+ * A second API on the test database whose connections go through a proxy the
+ * test can cut (a network partition of this process only), with its own
+ * realtime and revocation-check settings. Tokens are the given TestApi's, so users signed up there
+ * sign in here. Stop it with stop().
+ */
+export async function startCutOffApi(
+  tokensOf: TestApi,
+  options: Pick<ApiOptions, "realtime" | "revocationCheckIntervalMs">,
+): Promise<{ url: string; proxy: TcpProxy; stop(): Promise<void> }> {
+  const direct = inject("testDatabase").authenticatorUrl;
+  const proxy = await startTcpProxy(direct);
+  const api = await startApi({
+    authenticatorUrl: proxy.url(direct),
+    tokenService: tokensOf.tokens,
+    port: 0,
+    host: "127.0.0.1",
+    poolSize: 2,
+    logger: createLogger(process.env.LOG_LEVEL ?? "silent", "test-cut-off-api"),
+    limits: testLimits(),
+    ...options,
+  });
+  return {
+    url: api.url,
+    proxy,
+    async stop() {
+      proxy.restore();
+      await api.stop();
+      await proxy.close();
+    },
+  };
 }
 
 let counter = 0;

@@ -4,8 +4,9 @@ import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { maxBearerTokenBytes } from "../../src/config.ts";
-import { codesOf, registerUser, testJwt, useTestApi, type SignedIn } from "../helpers/api.ts";
+import { codesOf, registerUser, startCutOffApi, testJwt, useTestApi, type SignedIn } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
+import { probeTopic, sendProbe } from "../helpers/realtime.ts";
 import { until } from "../helpers/until.ts";
 
 
@@ -61,11 +62,11 @@ afterEach(async () => {
 });
 
 /** A graphql-ws client that connects at once and never retries, so every close is visible. */
-function connect(token?: string) {
+function connect(token?: string, url = api.url) {
   const acks = new Mailbox<true>();
   const closes = new Mailbox<Closed>();
   const client = createClient({
-    url: `${api.url.replace(/^http/, "ws")}/graphql`,
+    url: `${url.replace(/^http/, "ws")}/graphql`,
     webSocketImpl: WebSocket,
     connectionParams: token ? { authorization: `Bearer ${token}` } : {},
     lazy: false,
@@ -110,23 +111,24 @@ function execute<D = Record<string, any>>(client: Client, query: string): Promis
   });
 }
 
-const realNotifications = (result: Result) => result.data?.notificationAdded.event !== "probe";
+const isProbe = (result: Result) => result.data?.notificationAdded.notification?.topic === probeTopic;
+const realNotifications = (result: Result) => !isProbe(result);
 
 /**
- * LISTEN starts asynchronously after the subscribe message, so a notification
- * committed at once could be missed. Send probes on the user's channel until
+ * The server registers a subscription after the subscribe message arrives, so
+ * a notification committed at once could come before it. Commit probes until
  * one comes back: from then on the subscription is live.
  */
 async function untilListening(feed: Feed, userId: string): Promise<void> {
   const probeAnswered = async () => {
-    await rootDb().query("select pg_notify('gw:notifications:' || $1, $2)", [userId, JSON.stringify({ id: 0, event: "probe" })]);
-    return feed.results.take((result) => result.data?.notificationAdded.event === "probe", 100, "a probe").then(
+    await sendProbe(rootDb(), userId);
+    return feed.results.take(isProbe, 1000, "a probe").then(
       () => true,
       () => false,
     );
   };
-  // Each probe waits 100 ms for its answer itself.
-  await until(probeAnswered, Boolean, { timeoutMs: 10_000, intervalMs: 0, what: "a probe coming back over the subscription" });
+  // Each probe waits up to a second (a few poll intervals) for its answer itself.
+  await until(probeAnswered, Boolean, { timeoutMs: 15_000, intervalMs: 0, what: "a probe coming back over the subscription" });
 }
 
 async function notify(userId: string, topic: string, message: string, payload: unknown = {}): Promise<string> {
@@ -155,8 +157,8 @@ async function signToken(claims: Record<string, unknown>, sub: string, expiresAt
     .sign(new TextEncoder().encode(testJwt.secret));
 }
 
-async function subscribed(user: SignedIn) {
-  const socket = connect(user.accessToken);
+async function subscribed(user: SignedIn, url = api.url) {
+  const socket = connect(user.accessToken, url);
   const feed = subscribe(socket.client, notificationAdded);
   await untilListening(feed, user.userId);
   return { socket, feed };
@@ -218,16 +220,65 @@ describe("notificationAdded", () => {
     expect(b.feed.failures.items).toEqual([]);
   });
 
-  it("re-reads each notification as the subscriber, so RLS hides rows that are not theirs", async () => {
-    const alice = await registerUser(api, "rtr");
-    const bob = await registerUser(api, "rts");
-    const { feed } = await subscribed(bob);
-    const id = await notify(alice.userId, "test.private", "For Alice only.");
+  it("re-reads each notification as the subscriber, so RLS hides what a revoked session may no longer see", async () => {
+    // An API that re-checks sockets' sessions only every 10 minutes: Bob's socket outlives his logout.
+    const quiet = await startCutOffApi(api, { revocationCheckIntervalMs: 600_000 });
+    try {
+      const bob = await registerUser(api, "rts");
+      const { feed } = await subscribed(bob, quiet.url);
+      expect((await api.graphql("mutation { logout { success } }", {}, bob.accessToken)).body.data?.logout.success).toBe(true);
 
-    // Forge an event naming Alice's notification on Bob's channel.
-    await rootDb().query("select pg_notify('gw:notifications:' || $1, $2)", [bob.userId, JSON.stringify({ id })]);
-    const event = await feed.results.take(realNotifications, 2000, "the forged event");
-    expect(event.data?.notificationAdded).toEqual({ event: "added", notification: null });
+      const id = await notify(bob.userId, "test.after-logout", "Committed after Bob logged out.");
+      const event = await feed.results.take(realNotifications, 2000, "the event of Bob's notification");
+      expect(event.data?.notificationAdded).toEqual({ event: "added", notification: null });
+      // The row exists and is Bob's: only his revoked session hides it.
+      const { rows } = await rootDb().query("select user_id from outbox.notifications where notification_id = $1", [id]);
+      expect(rows).toEqual([{ user_id: bob.userId }]);
+    } finally {
+      await quiet.stop();
+    }
+  });
+
+  it("delivers a notification whose transaction commits after a later one was delivered", async () => {
+    const alice = await registerUser(api, "rtq");
+    const { feed } = await subscribed(alice);
+    const slow = await rootDb().connect();
+    try {
+      await slow.query("begin");
+      const { rows } = await slow.query<{ id: string }>("select outbox.notify_user($1, 'test.slow', 'Written first, committed last.') as id", [alice.userId]);
+      const first = rows[0]!.id;
+      const second = await notify(alice.userId, "test.fast", "Written second, committed first.");
+      expect(BigInt(first)).toBeLessThan(BigInt(second));
+      await feed.results.take((r) => r.data?.notificationAdded.notification?.notificationId === second, 2000, "the second notification");
+      // Several polls pass while the first is still uncommitted; its lower id must not be taken as seen.
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await slow.query("commit");
+      await feed.results.take((r) => r.data?.notificationAdded.notification?.notificationId === first, 2000, "the first notification, committed late");
+      expect(feed.results.items.filter(realNotifications).map((r) => r.data?.notificationAdded.notification?.notificationId)).toEqual([second, first]);
+    } finally {
+      await slow.query("rollback").catch(() => undefined);
+      slow.release();
+    }
+  });
+
+  it("loses nothing committed while the API could not reach the database for a moment", async () => {
+    const cutOff = await startCutOffApi(api, { realtime: { pollIntervalMs: 50, interruptAfterMs: 60_000 } });
+    try {
+      const alice = await registerUser(api, "rtc");
+      const { feed } = await subscribed(alice, cutOff.url);
+      cutOff.proxy.cut();
+      // Polls fail for a while; meanwhile a notification is committed (directly, not through the cut).
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const id = await notify(alice.userId, "test.during-cut", "Committed while the API was cut off.");
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      cutOff.proxy.restore();
+
+      const event = await feed.results.take((r) => r.data?.notificationAdded.notification?.notificationId === id, 10_000, "the notification committed during the cut");
+      expect(event.errors).toBeUndefined();
+      expect(feed.failures.items).toEqual([]);
+    } finally {
+      await cutOff.stop();
+    }
   });
 
   it("refuses an anonymous subscriber with LOGIN", async () => {

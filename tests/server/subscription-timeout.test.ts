@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { registerUser, testLimits, useTestApi } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
+import { probeMessage, sendProbe } from "../helpers/realtime.ts";
 import { until } from "../helpers/until.ts";
 
 /**
@@ -38,12 +39,12 @@ describe("a subscription past the execution timeout", () => {
       error: () => undefined,
       complete: () => undefined,
     });
-    // Live once a probe on the user's channel comes back.
+    // Live once a probe notification comes back.
     await until(
       async () => {
-        await rootDb().query("select pg_notify('gw:notifications:' || $1, $2)", [user.userId, JSON.stringify({ id: 0, event: "probe" })]);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        return results.some((r) => r.data?.notificationAdded.event === "probe");
+        await sendProbe(rootDb(), user.userId);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return results.some((r) => r.data?.notificationAdded.notification?.message === probeMessage);
       },
       Boolean,
       { timeoutMs: 10_000, intervalMs: 0, what: "the subscription to be live" },

@@ -9,8 +9,10 @@ import WebSocket from "ws";
 import { transportErrorCodes } from "../../src/errors.ts";
 import { projectRoot } from "../../src/paths.ts";
 import { signStandard } from "../../src/signature.ts";
-import { registerUser, testLimits, useTestApi, type SignedIn, type TestApi } from "../helpers/api.ts";
+import { registerUser, startCutOffApi, testLimits, useTestApi, type SignedIn, type TestApi } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
+import { probeTopic, sendProbe } from "../helpers/realtime.ts";
+import { until } from "../helpers/until.ts";
 import { failingPreset } from "./fixtures/failing-plugin.ts";
 import { sleepPreset } from "./fixtures/sleep-plugin.ts";
 
@@ -211,24 +213,32 @@ const cases: Record<TransportCode, Case[]> = {
   ],
   SUBSCRIPTION_INTERRUPTED: [
     {
-      what: "a subscription whose LISTEN connection the database closed (over a WebSocket, opened with 101)",
+      what: "a subscription on an API that could not reach the database for longer than its interruption delay (over a WebSocket, opened with 101)",
       status: 101,
       provoke: async () => {
+        const cutOff = await startCutOffApi(api, { realtime: { pollIntervalMs: 50, interruptAfterMs: 300 } });
         const subscriber = await registerUser(api, "tcsub");
-        const channel = `gw:notifications:${subscriber.userId}`;
-        const client = createClient({ url: `${api.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${subscriber.accessToken}` }, retryAttempts: 0 });
+        const client = createClient({ url: `${cutOff.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${subscriber.accessToken}` }, retryAttempts: 0 });
         try {
+          let live = false;
           const ended = new Promise<unknown>((resolve) => {
-            client.subscribe({ query: "subscription { notificationAdded { event } }" }, { next: () => undefined, error: resolve, complete: () => resolve([]) });
+            client.subscribe<{ notificationAdded: { notification: { topic: string } | null } }>(
+              { query: "subscription { notificationAdded { notification { topic } } }" },
+              { next: (result) => (live ||= result.data?.notificationAdded.notification?.topic === probeTopic), error: resolve, complete: () => resolve([]) },
+            );
           });
-          // The API's LISTEN client: the backend whose last statement listened on this user's channel.
-          const listening = () => countAsRoot("select count(*)::int as n from pg_stat_activity where query = $1", [`LISTEN "${channel}"`]);
-          for (let i = 0; i < 100 && (await listening()) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
-          await rootDb().query("select pg_terminate_backend(pid) from pg_stat_activity where query = $1", [`LISTEN "${channel}"`]);
+          // Live once a probe comes back; then the API loses the database.
+          await until(async () => {
+            await sendProbe(rootDb(), subscriber.userId);
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            return live;
+          }, Boolean, { timeoutMs: 10_000, intervalMs: 0, what: "the subscription to be live" });
+          cutOff.proxy.cut();
           const errors = (await ended) as Array<{ extensions?: { code?: string } }>;
           return { status: 101, codes: [...new Set(errors.map((error) => error.extensions?.code))] };
         } finally {
           await client.dispose();
+          await cutOff.stop();
         }
       },
     },
