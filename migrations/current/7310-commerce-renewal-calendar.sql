@@ -1,4 +1,3 @@
---! split: 7310-commerce-renewal-calendar.sql
 -- The renewal calendar (issue 21): far-future renewals wait in a commerce
 -- table, and a scheduler run by the crontab every minute hands those due
 -- within the horizon to graphile-worker, many per add_jobs call.
