@@ -341,7 +341,7 @@ export const modules = [
     privateSchemas: ["commerce_private"],
     splits: [7000, 7999],
     errorPrefix: "CM",
-    tasks: ["commerce_renew_subscription", "commerce_award_points"],
+    tasks: ["commerce_renew_subscription", "commerce_schedule_renewals", "commerce_award_points"],
     topics: { publishes: ["commerce.order.paid", "commerce.order.refunded", "subscription.changed", "subscription.renewed"], consumes: [] },
     status: "built",
   },

@@ -34,6 +34,8 @@ export const crontab = [
   "7 * * * * analytics_refresh_stats ?max=1",
   "12 * * * * analytics_compute_audience ?max=1",
   '30 3 * * * analytics_compute_audience ?max=1&id=analytics_compute_audience_full {"full":true}',
+  // Subscription renewals due within 10 minutes leave the calendar for the job queue, one add_jobs per thousand.
+  "* * * * * commerce_schedule_renewals ?max=1",
   // Embeddings of new or changed events, and their features.
   "*/5 * * * * ml_embed_events ?max=1",
 ].join("\n");

@@ -9,7 +9,10 @@
  *   commit to the last renewal ÷ bare graphile-worker no-op jobs per second
  *   (as many jobs, one add_jobs, same concurrency, same database). Then every
  *   subscription must have been renewed exactly once (period 2, one renewal
- *   charge each, the jobs run again change nothing).
+ *   charge each, the jobs run again change nothing) and have its next
+ *   renewal scheduled exactly once: a renewal calendar row at the new period
+ *   end, no keyed job (the renewal's commit adds no job, so it notifies
+ *   nothing).
  * * Checkout with a promotion code and points at 16 clients (random funded
  *   customers holding points, on gw_authenticator connections becoming gw_user
  *   with claims as the API does, one round trip: begin,
@@ -62,10 +65,15 @@ async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number
            from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]);
   const renew = await timeJobs(db, "commerce_renew_subscription", taskList.commerce_renew_subscription!, subscriptions, addRenewals, 600_000);
   // Exactly once: every subscription in period 2 with one renewal charge; running every job again changes nothing.
-  const check = async () => (await root.query<{ renewed: number; charges: number; distinct_subs: number }>(
+  // The next period's renewal of each: one calendar row at its period end (a month ahead, beyond the hand-off
+  // horizon), and no keyed job left: exactly one scheduled renewal per subscription.
+  const check = async () => (await root.query<{ renewed: number; charges: number; distinct_subs: number; in_calendar: number; keyed_jobs: number }>(
     `select (select count(*)::int from commerce.subscriptions where organization_id = any ($1::uuid[]) and period_number = 2 and status = 'active') as renewed,
             (select count(*)::int from commerce.subscription_charges where organization_id = any ($1::uuid[]) and reason = 'renewal') as charges,
-            (select count(distinct subscription_id)::int from commerce.subscription_charges where organization_id = any ($1::uuid[]) and reason = 'renewal') as distinct_subs`,
+            (select count(distinct subscription_id)::int from commerce.subscription_charges where organization_id = any ($1::uuid[]) and reason = 'renewal') as distinct_subs,
+            (select count(*)::int from commerce.subscriptions s join commerce_private.renewal_calendar c using (subscription_id)
+              where s.organization_id = any ($1::uuid[]) and c.run_at = s.current_period_end) as in_calendar,
+            (select count(*)::int from graphile_worker.jobs j where j.key like 'commerce_renew:%') as keyed_jobs`,
     [organizationIds])).rows[0]!;
   const first = await check();
   const duplicated = await timeJobs(db, "commerce_renew_subscription", taskList.commerce_renew_subscription!, subscriptions, () =>
@@ -75,7 +83,8 @@ async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number
            from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]), 600_000);
   const again = await check();
   const exactlyOnce = first.renewed === subscriptions && first.charges === subscriptions && first.distinct_subs === subscriptions
-    && again.charges === subscriptions && again.renewed === subscriptions && duplicated.complete;
+    && again.charges === subscriptions && again.renewed === subscriptions && duplicated.complete
+    && first.in_calendar === subscriptions && first.keyed_jobs === 0 && again.in_calendar === subscriptions && again.keyed_jobs === 0;
   return {
     subscriptions,
     concurrency: workerConcurrency,

@@ -199,7 +199,7 @@ try {
     if (renewal) {
       console.log(`\nCommerce: ${renewal.subscriptions.toLocaleString("en-US")} subscriptions due at one instant, one renewal job each (graphile-worker, concurrency ${renewal.concurrency})`);
       console.log(`  renewals ${rate(renewal.renewalsPerSecond, "renewals")} (${fmt(renewal.renewalWallMs)})   bare graphile-worker no-op jobs in the same run ${rate(renewal.bareJobsPerSecond, "jobs")}   ratio ${renewal.ratio.toFixed(2)} (target ≥ 0.3 ${check(renewal.ratio >= 0.3)})`);
-      console.log(`  every subscription renewed exactly once, also after every job ran again: ${check(renewal.exactlyOnce)} (${JSON.stringify(renewal.afterDuplicatedJobs)})`);
+      console.log(`  every subscription renewed exactly once, also after every job ran again, its next renewal once in the calendar: ${check(renewal.exactlyOnce)} (${JSON.stringify(renewal.afterDuplicatedJobs)})`);
     } else console.log("\nCommerce (renewals skipped: BENCH_COMMERCE_SUBSCRIPTIONS=0)");
     console.log(`  checkout with a promotion code and points, ${checkout.clients} clients, ${checkout.callsPerRound.toLocaleString("en-US")} calls per phase, median of ${checkout.rounds} rounds:`);
     console.log(`    ${rate(checkout.checkoutsPerSecond, "checkouts")}   ledger.post_transfer in the same run ${rate(checkout.transfersPerSecond, "transfers")}   ratio ${checkout.ratio.toFixed(2)}   round ratios ${checkout.roundRatios.map((r) => r.toFixed(2)).join(", ")}   failed checkouts ${checkout.checkoutErrors}${checkout.firstError ? ` (first: ${checkout.firstError})` : ""}`);

@@ -14,6 +14,7 @@ import { auth_cleanup_refresh_token_blacklist } from "./auth_cleanup_refresh_tok
 import { makeAuthSendMail } from "./auth_send_mail.ts";
 import { commerce_award_points } from "./commerce_award_points.ts";
 import { commerce_renew_subscription } from "./commerce_renew_subscription.ts";
+import { commerce_schedule_renewals } from "./commerce_schedule_renewals.ts";
 import { events_notify_followers } from "./events_notify_followers.ts";
 import { finance_create_partitions } from "./finance_create_partitions.ts";
 import { finance_refresh_views } from "./finance_refresh_views.ts";
@@ -52,6 +53,7 @@ function helperTasks(options: TaskOptions): TaskList {
     budget_open_periods,
     commerce_award_points,
     commerce_renew_subscription,
+    commerce_schedule_renewals,
     datarights_export: makeDatarightsExport(mail),
     events_notify_followers,
     finance_create_partitions,

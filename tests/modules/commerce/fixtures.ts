@@ -143,3 +143,27 @@ export async function setClock(tx: TestTransaction, at: Date | string): Promise<
 }
 
 export const days = (n: number) => n * 24 * 3600 * 1000;
+
+export interface ScheduledRenewal {
+  run_at: Date;
+  /** calendar: a row of commerce_private.renewal_calendar (due beyond the hand-off horizon); job: a graphile-worker job. */
+  place: "calendar" | "job";
+  /** Calendar rows and jobs of the subscription's key together: 1 when it is scheduled once. */
+  n: number;
+}
+
+/**
+ * Where a subscription's next renewal is scheduled, wherever it is: its row in
+ * the renewal calendar or its job keyed commerce_renew:<id> (undefined: not
+ * scheduled). Read as root or the owner.
+ */
+export async function scheduledRenewal(db: Queryable, subscriptionId: string): Promise<ScheduledRenewal | undefined> {
+  const { rows } = await db.query<ScheduledRenewal>(
+    `with s as (select c.run_at, 'calendar' as place from commerce_private.renewal_calendar c where c.subscription_id = $1::uuid
+                union all
+                select j.run_at, 'job' from graphile_worker.jobs j where j.key = 'commerce_renew:' || $1::text)
+     select run_at, place, (select count(*)::int from s) as n from s`,
+    [subscriptionId],
+  );
+  return rows[0];
+}

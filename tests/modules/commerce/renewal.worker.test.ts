@@ -4,19 +4,28 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { taskList } from "../../../src/worker/tasks/index.ts";
 import { rootDb, workerPool } from "../../helpers/db.ts";
 import { uniqueName } from "../../helpers/fixtures.ts";
-import { fund } from "./fixtures.ts";
+import { until } from "../../helpers/until.ts";
+import { fund, scheduledRenewal } from "./fixtures.ts";
 
 // The renewal engine through graphile-worker on committed data: a
-// subscription whose period ended a minute ago has exactly one job, keyed by
-// the subscription and due at its period end; running it renews once, a
-// duplicated job and a renewal whose connection was killed mid-transaction
-// change nothing more; the award job grants points once.
+// subscription whose period ended a minute ago has exactly one job (due
+// within the hand-off horizon, so a job at once), keyed by the subscription
+// and due at its period end; running it renews once and leaves the next
+// period in the renewal calendar, not as a job; a duplicated job and a
+// renewal whose connection was killed mid-transaction change nothing more;
+// the renewal's commit sends no jobs:insert notification; the scheduler task
+// hands due-soon calendar rows over as jobs, and two schedulers at once hand
+// each row exactly once; the award job grants points once.
 
 const ownerPool = workerPool();
 const run = () =>
   runOnce({
     pgPool: ownerPool,
-    taskList: { commerce_renew_subscription: taskList.commerce_renew_subscription!, commerce_award_points: taskList.commerce_award_points! },
+    taskList: {
+      commerce_renew_subscription: taskList.commerce_renew_subscription!,
+      commerce_schedule_renewals: taskList.commerce_schedule_renewals!,
+      commerce_award_points: taskList.commerce_award_points!,
+    },
     noHandleSignals: true,
   });
 
@@ -78,17 +87,18 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await rootDb().query("select graphile_worker.remove_job('commerce_renew:' || subscription_id) from commerce.subscriptions where organization_id = $1", [organizationId]);
+  await rootDb().query("select commerce_private.unschedule_renewal(subscription_id) from commerce.subscriptions where organization_id = $1", [organizationId]);
   await ownerPool.end();
 });
 
 describe("commerce_renew_subscription", () => {
-  it("is one job per subscription, due at its period end, that renews it once even when run again", async () => {
+  it("is one job per subscription, due at its period end, that renews it once even when run again and leaves the next period in the calendar", async () => {
     const c = await customer(5000);
     const s = await dueSubscription(c.userId);
     const { rows: jobs } = await rootDb().query<{ run_at: Date; task_identifier: string }>(
       "select run_at, task_identifier from graphile_worker.jobs where key = $1", [`commerce_renew:${s.id}`]);
     expect(jobs).toEqual([{ run_at: s.periodEnd, task_identifier: "commerce_renew_subscription" }]);
+    expect(await scheduledRenewal(rootDb(), s.id)).toEqual({ run_at: s.periodEnd, place: "job", n: 1 });
     expect(s.periodEnd.getTime()).toBeLessThan(Date.now());
     // A duplicated job (another key, same subscription) is queued beside it.
     await rootDb().query("select graphile_worker.add_job('commerce_renew_subscription', json_build_object('id', $1::text))", [s.id]);
@@ -97,11 +107,12 @@ describe("commerce_renew_subscription", () => {
     expect(await state(s.id)).toEqual({ status: "active", period_number: 2, charges: 2 });
     const { rows: wallet } = await rootDb().query<{ balance: string }>("select balance from ledger.accounts where account_id = $1", [c.walletId]);
     expect(wallet[0]!.balance).toBe("3000");
-    // The next renewal is one job at the new period end, in a month.
-    const { rows: next } = await rootDb().query<{ run_at: Date; n: number }>(
-      "select run_at, count(*) over ()::int as n from graphile_worker.jobs where key = $1", [`commerce_renew:${s.id}`]);
-    expect(next[0]!.n).toBe(1);
-    expect(next[0]!.run_at.getTime()).toBeGreaterThan(Date.now() + 27 * 24 * 3600 * 1000);
+    // The next renewal is scheduled once, at the new period end in a month: a calendar row, no job.
+    const { rows: [end] } = await rootDb().query<{ current_period_end: Date }>(
+      "select current_period_end from commerce.subscriptions where subscription_id = $1", [s.id]);
+    const next = await scheduledRenewal(rootDb(), s.id);
+    expect(next).toEqual({ run_at: end!.current_period_end, place: "calendar", n: 1 });
+    expect(next!.run_at.getTime()).toBeGreaterThan(Date.now() + 27 * 24 * 3600 * 1000);
     expect((await rootDb().query("select * from ledger.verify()")).rows).toEqual([]);
   });
 
@@ -130,8 +141,122 @@ describe("commerce_renew_subscription", () => {
     const s = await dueSubscription(c.userId);
     await run();
     expect(await state(s.id)).toEqual({ status: "payment_failed", period_number: 1, charges: 1 });
-    const { rows } = await rootDb().query<{ run_at: Date }>("select run_at from graphile_worker.jobs where key = $1", [`commerce_renew:${s.id}`]);
-    expect(rows[0]!.run_at.getTime()).toBe(s.periodEnd.getTime() + 24 * 3600 * 1000);
+    const retry = await scheduledRenewal(rootDb(), s.id);
+    expect(retry).toMatchObject({ place: "calendar", n: 1 });
+    expect(retry!.run_at.getTime()).toBe(s.periodEnd.getTime() + 24 * 3600 * 1000);
+  });
+  it("commits a renewal without a jobs:insert notification: the next period goes to the calendar, not to add_job", async () => {
+    const c = await customer(5000);
+    const s = await dueSubscription(c.userId);
+    // The worker would hold the job locked while it renews; here the renewal runs
+    // by hand, so its waiting job goes first (a waiting job is removed by the
+    // renewal's schedule_renewal, and remove_job notifies).
+    await rootDb().query("select graphile_worker.remove_job($1)", [`commerce_renew:${s.id}`]);
+    const listener = new pg.Client({ connectionString: inject("testDatabase").rootUrl });
+    const renewer = new pg.Client({ connectionString: inject("testDatabase").ownerUrl });
+    await Promise.all([listener.connect(), renewer.connect()]);
+    try {
+      // Other files add jobs at the same time: only notifications sent by the renewer's backend count.
+      const senders: number[] = [];
+      listener.on("notification", (message) => senders.push(message.processId));
+      await listener.query('listen "jobs:insert"');
+      const pid = (await renewer.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]!.pid;
+      await renewer.query("begin");
+      expect((await renewer.query("select commerce_private.renew($1) as r", [s.id])).rows[0]).toEqual({ r: "renewed" });
+      await renewer.query("commit");
+      // The control: a renewal due within the horizon is added at once and notifies. Notifications
+      // arrive in commit order, so when the control's has arrived, the renewal's would have too.
+      await renewer.query("select commerce_private.schedule_renewal($1, now() + interval '1 minute')", [s.id]);
+      await until(async () => senders.filter((sender) => sender === pid).length, (n) => n >= 1, { what: "the control's notification" });
+      expect(senders.filter((sender) => sender === pid)).toEqual([pid]);
+      expect(await state(s.id)).toEqual({ status: "active", period_number: 2, charges: 2 });
+      // Back to the period end (a calendar row again): no job of this test runs in the next minute.
+      const { rows: [end] } = await rootDb().query<{ current_period_end: Date }>(
+        "select current_period_end from commerce.subscriptions where subscription_id = $1", [s.id]);
+      await rootDb().query("select commerce_private.schedule_renewal($1, $2)", [s.id, end!.current_period_end]);
+      expect(await scheduledRenewal(rootDb(), s.id)).toEqual({ run_at: end!.current_period_end, place: "calendar", n: 1 });
+    } finally {
+      await Promise.all([listener.end(), renewer.end()]);
+    }
+  });
+});
+
+/** `count` subscriptions of the test merchant (committed, inserted as root) with calendar rows `offset` ahead, a millisecond apart; returns ids and run_at texts. */
+async function calendarRows(count: number, offset: string): Promise<{ ids: string[]; runAts: string[] }> {
+  const tag = uniqueName("cmcr").replace(/_/g, "");
+  const { rows } = await rootDb().query<{ subscription_id: string; run_at: string }>(
+    `with u as (insert into auth.users (username, email) select $1 || 'u' || g, $1 || 'u' || g || '@example.com' from generate_series(1, $3::int) g returning user_id),
+          s as (insert into commerce.subscriptions (organization_id, customer_id, price_id, client_key, currency, period_rate, current_period_start, current_period_end, period_number, status)
+                select $2, user_id, $4, 'calendar', 'USD', 1000, now(), now() + interval '1 month', 1, 'active' from u returning subscription_id),
+          n as (select subscription_id, row_number() over (order by subscription_id) as i from s)
+     insert into commerce_private.renewal_calendar (subscription_id, run_at)
+     select subscription_id, now() + $5::interval + i * interval '1 millisecond' from n
+     returning subscription_id, run_at::text`,
+    [tag, organizationId, count, priceId, offset]);
+  return { ids: rows.map((r) => r.subscription_id), runAts: rows.map((r) => r.run_at) };
+}
+
+/** How the rows' renewals stand: jobs at the exact run_at never replaced (revision 0), any job, calendar rows left. */
+async function handedOver(rows: { ids: string[]; runAts: string[] }) {
+  const { rows: [counts] } = await rootDb().query<{ exact: number; jobs: number; left: number }>(
+    `select (select count(*)::int from unnest($1::uuid[], $2::timestamptz[]) x (id, at)
+               join graphile_worker.jobs j on j.key = 'commerce_renew:' || x.id and j.run_at = x.at and j.revision = 0
+              where j.task_identifier = 'commerce_renew_subscription') as exact,
+            (select count(*)::int from graphile_worker.jobs j where j.key = any (select 'commerce_renew:' || id from unnest($1::uuid[]) id)) as jobs,
+            (select count(*)::int from commerce_private.renewal_calendar c where c.subscription_id = any ($1::uuid[])) as left`,
+    [rows.ids, rows.runAts]);
+  return counts;
+}
+
+describe("commerce_schedule_renewals", () => {
+  it("hands a calendar row due within 10 minutes to graphile-worker as its renewal job at the exact run_at", async () => {
+    const rows = await calendarRows(3, "5 minutes");
+    await rootDb().query("select graphile_worker.add_job('commerce_schedule_renewals')");
+    await run();
+    expect(await handedOver(rows)).toEqual({ exact: 3, jobs: 3, left: 0 });
+    // Rows due later than the horizon stay.
+    const later = await calendarRows(2, "30 minutes");
+    await rootDb().query("select graphile_worker.add_job('commerce_schedule_renewals')");
+    await run();
+    expect(await handedOver(later)).toEqual({ exact: 0, jobs: 0, left: 2 });
+    // Unscheduled, so that the next test's schedulers (up to two hours ahead) find only their own rows.
+    await rootDb().query("select commerce_private.unschedule_renewal(id) from unnest($1::uuid[]) id", [later.ids]);
+  });
+
+  it("hands each row exactly once when two schedulers run at once", async () => {
+    // An hour ahead: no other scheduler of the test run (due within 10 minutes) reaches these rows.
+    const upTo = "select commerce_private.hand_over_renewals($1, now() + interval '2 hours') as n";
+    const a = new pg.Client({ connectionString: inject("testDatabase").ownerUrl });
+    const b = new pg.Client({ connectionString: inject("testDatabase").ownerUrl });
+    await Promise.all([a.connect(), b.connect()]);
+    try {
+      // Held: A's batch stays locked in its open transaction; B skips it at once
+      // (it would wait, and the test time out, without skip locked) and hands the rest.
+      const held = await calendarRows(60, "1 hour");
+      await a.query("begin");
+      const first = (await a.query<{ n: number }>(upTo, [20])).rows[0]!.n;
+      const second = (await b.query<{ n: number }>(upTo, [1000])).rows[0]!.n;
+      expect(await handedOver(held)).toMatchObject({ left: 20 }); // A's 20 rows: deleted, but not committed
+      await a.query("commit");
+      expect([first, second]).toEqual([20, 40]);
+      expect(await handedOver(held)).toEqual({ exact: 60, jobs: 60, left: 0 });
+      // Free-running: both loop with small batches over 300 rows until neither finds any.
+      const raced = await calendarRows(300, "1 hour 1 minute");
+      const loop = async (client: pg.Client) => {
+        let total = 0;
+        for (;;) {
+          const n = (await client.query<{ n: number }>(upTo, [7])).rows[0]!.n;
+          total += n;
+          if (n === 0) return total;
+        }
+      };
+      const totals = await Promise.all([loop(a), loop(b)]);
+      expect(totals[0]! + totals[1]!).toBe(300);
+      // A row handed twice would show as a replaced job (revision 1); none is.
+      expect(await handedOver(raced)).toEqual({ exact: 300, jobs: 300, left: 0 });
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
   });
 });
 

@@ -2,10 +2,11 @@ import { describe, expect, it } from "vitest";
 import type { TestTransaction } from "../../helpers/db.ts";
 import { withTransaction } from "../../helpers/db.ts";
 import { countAsRoot, one } from "../../helpers/fixtures.ts";
-import { balance, createCustomer, createMerchant, createPrice, createProduct, days, footprint, fund, setClock, verify } from "./fixtures.ts";
+import { balance, createCustomer, createMerchant, createPrice, createProduct, days, footprint, fund, scheduledRenewal, setClock, verify } from "./fixtures.ts";
 
 // The subscription lifecycle engine with the clock under the test's control
-// (commerce.now): renewal jobs at the period end, exactly-once renewal,
+// (commerce.now): renewals scheduled at the period end (in 2030: far beyond
+// the real clock, so as renewal calendar rows), exactly-once renewal,
 // dunning on 1/3/7 days then cancellation, pause/resume, cancel at period
 // end or now, every transition allowed and refused.
 
@@ -45,15 +46,13 @@ async function renew(tx: TestTransaction, id: string, at: Date): Promise<string>
   });
 }
 
-async function job(tx: TestTransaction, id: string) {
-  return tx.asRoot(async () => (await tx.query<{ run_at: Date; n: string }>(
-    "select run_at, (select count(*) from graphile_worker.jobs where key = $1)::text as n from graphile_worker.jobs where key = $1",
-    [`commerce_renew:${id}`],
-  )).rows[0]);
+/** The subscription's scheduled renewal, wherever it is (calendar row or job). */
+async function scheduled(tx: TestTransaction, id: string) {
+  return tx.asRoot(() => scheduledRenewal(tx, id));
 }
 
 describe("subscriptions", () => {
-  it("charges the first period at once and schedules its renewal as one job at the period end", async () => {
+  it("charges the first period at once and schedules its renewal once, at the period end", async () => {
     await withTransaction(async (tx) => {
       const p = await plan(tx, "cmsub", 1500);
       const customer = await createCustomer(tx, "cmsc", 10000);
@@ -62,7 +61,7 @@ describe("subscriptions", () => {
       expect(s).toMatchObject({ status: "active", period_number: 1 });
       expect(s.current_period_end.toISOString()).toBe("2030-02-15T10:00:00.000Z");
       expect(await balance(tx, customer.walletId)).toBe(8500);
-      expect(await job(tx, s.subscription_id)).toEqual({ run_at: s.current_period_end, n: "1" });
+      expect(await scheduled(tx, s.subscription_id)).toEqual({ run_at: s.current_period_end, place: "calendar", n: 1 });
       expect(await countAsRoot(tx, "audit.activity where object_id = $1 and verb = 'subscription.active' and subject_id = $2", [s.subscription_id, customer.userId])).toBe(1);
       expect(await countAsRoot(tx, "outbox.events where topic = 'subscription.changed' and aggregate_id = $1", [s.subscription_id])).toBe(1);
       expect(await verify(tx)).toEqual([]);
@@ -84,7 +83,7 @@ describe("subscriptions", () => {
       expect(after.current_period_end.toISOString()).toBe("2030-03-15T10:00:00.000Z");
       expect(await balance(tx, customer.walletId)).toBe(8000);
       expect(await countAsRoot(tx, "commerce.subscription_charges where subscription_id = $1", [s.subscription_id])).toBe(2);
-      expect(await job(tx, s.subscription_id)).toEqual({ run_at: after.current_period_end, n: "1" });
+      expect(await scheduled(tx, s.subscription_id)).toEqual({ run_at: after.current_period_end, place: "calendar", n: 1 });
       // Each move went through renewal_pending, in the activity log and on the outbox.
       const moves = await tx.asRoot(() => tx.query<{ v: string }>("select payload ->> 'from' || '>' || (payload ->> 'to') as v from outbox.events where aggregate_id = $1 and topic = 'subscription.changed' order by event_id", [s.subscription_id]));
       expect(moves.rows.map((r) => r.v)).toEqual([null, "active>renewal_pending", "renewal_pending>active"]);
@@ -123,7 +122,7 @@ describe("subscriptions", () => {
       expect(now).toMatchObject({ status: "payment_failed", dunning_attempt: 1 });
       const retries = [1, 3, 7].map((d) => new Date(end + days(d)).toISOString());
       expect(now.next_retry_at!.toISOString()).toBe(retries[0]);
-      expect((await job(tx, s.subscription_id))!.run_at.toISOString()).toBe(retries[0]);
+      expect((await scheduled(tx, s.subscription_id))!.run_at.toISOString()).toBe(retries[0]);
       expect(await renew(tx, s.subscription_id, new Date(end + days(1) - 1000))).toBe("not_due");
       expect(await renew(tx, s.subscription_id, new Date(retries[0]!))).toBe("payment_failed");
       now = await read(tx, s.subscription_id);
@@ -172,7 +171,7 @@ describe("subscriptions", () => {
       await setClock(tx, new Date(t0.getTime() + days(10)));
       await tx.become(customer.claims);
       expect((await one<Subscription>(tx, "select * from commerce.pause_subscription($1)", [s.subscription_id])).status).toBe("paused");
-      expect(await job(tx, s.subscription_id)).toBeUndefined();
+      expect(await scheduled(tx, s.subscription_id)).toBeUndefined();
       expect(await renew(tx, s.subscription_id, new Date(s.current_period_end.getTime() + days(5)))).toBe("not_due");
       const resumeAt = new Date(t0.getTime() + days(40));
       await setClock(tx, resumeAt);
@@ -180,7 +179,7 @@ describe("subscriptions", () => {
       const resumed = await one<Subscription>(tx, "select * from commerce.resume_subscription($1)", [s.subscription_id]);
       expect(resumed.status).toBe("active");
       expect(resumed.current_period_end.getTime()).toBe(resumeAt.getTime() + remaining);
-      expect((await job(tx, s.subscription_id))!.run_at).toEqual(resumed.current_period_end);
+      expect((await scheduled(tx, s.subscription_id))!.run_at).toEqual(resumed.current_period_end);
       expect(await tx.errorCode(() => tx.query("select commerce.resume_subscription($1)", [s.subscription_id]))).toBe("CMSUB");
       expect(await balance(tx, customer.walletId)).toBe(4000);
     });
@@ -198,7 +197,7 @@ describe("subscriptions", () => {
       expect(await renew(tx, later.subscription_id, later.current_period_end)).toBe("canceled");
       await tx.become(customer.claims);
       expect((await one<Subscription>(tx, "select * from commerce.cancel_subscription($1, false)", [now.subscription_id])).status).toBe("canceled");
-      expect(await job(tx, now.subscription_id)).toBeUndefined();
+      expect(await scheduled(tx, now.subscription_id)).toBeUndefined();
       const before = await footprint(tx);
       await tx.become(customer.claims);
       for (const id of [later.subscription_id, now.subscription_id]) {
