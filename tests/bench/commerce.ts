@@ -82,6 +82,19 @@ async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number
          select row('commerce_renew_subscription', json_build_object('id', s.subscription_id), null, null, 5, null, null, null)::graphile_worker.job_spec
            from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]), 600_000);
   const again = await check();
+  // Diagnostic, not the figure: jobs that do only a renewal's money movement (payments.post_sale of the period's
+  // price, the same three entries on the same wallets and merchants), at the same concurrency on the same
+  // database. Renewals ÷ these is what the lifecycle engine costs on top of the charge it must make.
+  const chargeJobs = await timeJobs(db, "bench_charge", async (payload, helpers) => {
+    const { customer, organization, key } = payload as { customer: string; organization: string; key: string };
+    await helpers.withPgClient((client) =>
+      client.query("select payments.post_sale($1, $2, 990, 'USD', $3, 'Bench charge', '{}'::jsonb)", [customer, organization, key]));
+  }, subscriptions, () =>
+    root.query(
+      `select count(*) from graphile_worker.add_jobs(array(
+         select row('bench_charge', json_build_object('customer', s.customer_id, 'organization', s.organization_id, 'key', 'bench.charge:' || s.subscription_id),
+                    null, null, 5, null, null, null)::graphile_worker.job_spec
+           from commerce.subscriptions s where s.organization_id = any ($1::uuid[])))`, [organizationIds]), 600_000);
   const exactlyOnce = first.renewed === subscriptions && first.charges === subscriptions && first.distinct_subs === subscriptions
     && again.charges === subscriptions && again.renewed === subscriptions && duplicated.complete
     && first.in_calendar === subscriptions && first.keyed_jobs === 0 && again.in_calendar === subscriptions && again.keyed_jobs === 0;
@@ -92,7 +105,9 @@ async function renewals(db: TestDatabase, root: pg.Client, subscriptions: number
     renewalsPerSecond: renew.jobsPerSecond,
     renewalWallMs: renew.wallMs,
     ratio: renew.jobsPerSecond / bare.jobsPerSecond,
-    complete: renew.complete && bare.complete,
+    chargeJobsPerSecond: chargeJobs.jobsPerSecond,
+    ratioToChargeJobs: renew.jobsPerSecond / chargeJobs.jobsPerSecond,
+    complete: renew.complete && bare.complete && chargeJobs.complete,
     exactlyOnce,
     afterFirstRun: first,
     afterDuplicatedJobs: again,
