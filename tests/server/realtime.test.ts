@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { createClient, type Client, type FormattedExecutionResult } from "graphql-ws";
 import { SignJWT } from "jose";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { maxBearerTokenBytes } from "../../src/config.ts";
 import { codesOf, registerUser, startCutOffApi, testJwt, useTestApi, type SignedIn } from "../helpers/api.ts";
@@ -12,6 +12,21 @@ import { until } from "../helpers/until.ts";
 
 const revocationCheckIntervalMs = 200;
 const api = useTestApi({}, { revocationCheckIntervalMs });
+
+// Two more APIs on the test database, started once before the tests (starting one builds the schema, which
+// blocks this process for a moment: not in the middle of a test's requests).
+// quiet: re-checks sockets' sessions only every 10 minutes, so a socket outlives its session's logout.
+// cutOff: its connections go through a proxy a test cuts; it polls every 50 ms and never gives up within a test.
+let quiet: Awaited<ReturnType<typeof startCutOffApi>>;
+let cutOff: Awaited<ReturnType<typeof startCutOffApi>>;
+beforeAll(async () => {
+  quiet = await startCutOffApi(api, { revocationCheckIntervalMs: 600_000 });
+  cutOff = await startCutOffApi(api, { realtime: { pollIntervalMs: 50, interruptAfterMs: 60_000 } });
+});
+afterAll(async () => {
+  await quiet?.stop();
+  await cutOff?.stop();
+});
 
 const notificationAdded = `subscription {
   notificationAdded { event notification { notificationId userId topic message payload } }
@@ -221,22 +236,17 @@ describe("notificationAdded", () => {
   });
 
   it("re-reads each notification as the subscriber, so RLS hides what a revoked session may no longer see", async () => {
-    // An API that re-checks sockets' sessions only every 10 minutes: Bob's socket outlives his logout.
-    const quiet = await startCutOffApi(api, { revocationCheckIntervalMs: 600_000 });
-    try {
-      const bob = await registerUser(api, "rts");
-      const { feed } = await subscribed(bob, quiet.url);
-      expect((await api.graphql("mutation { logout { success } }", {}, bob.accessToken)).body.data?.logout.success).toBe(true);
+    // On the quiet API Bob's socket outlives his logout.
+    const bob = await registerUser(api, "rts");
+    const { feed } = await subscribed(bob, quiet.url);
+    expect((await api.graphql("mutation { logout { success } }", {}, bob.accessToken)).body.data?.logout.success).toBe(true);
 
-      const id = await notify(bob.userId, "test.after-logout", "Committed after Bob logged out.");
-      const event = await feed.results.take(realNotifications, 2000, "the event of Bob's notification");
-      expect(event.data?.notificationAdded).toEqual({ event: "added", notification: null });
-      // The row exists and is Bob's: only his revoked session hides it.
-      const { rows } = await rootDb().query("select user_id from outbox.notifications where notification_id = $1", [id]);
-      expect(rows).toEqual([{ user_id: bob.userId }]);
-    } finally {
-      await quiet.stop();
-    }
+    const id = await notify(bob.userId, "test.after-logout", "Committed after Bob logged out.");
+    const event = await feed.results.take(realNotifications, 2000, "the event of Bob's notification");
+    expect(event.data?.notificationAdded).toEqual({ event: "added", notification: null });
+    // The row exists and is Bob's: only his revoked session hides it.
+    const { rows } = await rootDb().query("select user_id from outbox.notifications where notification_id = $1", [id]);
+    expect(rows).toEqual([{ user_id: bob.userId }]);
   });
 
   it("delivers a notification whose transaction commits after a later one was delivered", async () => {
@@ -262,7 +272,6 @@ describe("notificationAdded", () => {
   });
 
   it("loses nothing committed while the API could not reach the database for a moment", async () => {
-    const cutOff = await startCutOffApi(api, { realtime: { pollIntervalMs: 50, interruptAfterMs: 60_000 } });
     try {
       const alice = await registerUser(api, "rtc");
       const { feed } = await subscribed(alice, cutOff.url);
@@ -277,7 +286,7 @@ describe("notificationAdded", () => {
       expect(event.errors).toBeUndefined();
       expect(feed.failures.items).toEqual([]);
     } finally {
-      await cutOff.stop();
+      cutOff.proxy.restore();
     }
   });
 

@@ -216,8 +216,9 @@ const cases: Record<TransportCode, Case[]> = {
       what: "a subscription on an API that could not reach the database for longer than its interruption delay (over a WebSocket, opened with 101)",
       status: 101,
       provoke: async () => {
-        const cutOff = await startCutOffApi(api, { realtime: { pollIntervalMs: 50, interruptAfterMs: 300 } });
+        // Signed up first: starting an API blocks this process for a moment, not between a test's requests.
         const subscriber = await registerUser(api, "tcsub");
+        const cutOff = await startCutOffApi(api, { realtime: { pollIntervalMs: 50, interruptAfterMs: 300 } });
         const client = createClient({ url: `${cutOff.url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${subscriber.accessToken}` }, retryAttempts: 0 });
         try {
           let live = false;
