@@ -20,7 +20,8 @@
  *   between random accounts; rounds alternate the two, the median round's
  *   ratio is reported. A checkout is an order, an item, an atomic redemption,
  *   a points ledger transaction (lots consumed), a sale of three entries, an
- *   outbox event and a points-award job.
+ *   outbox event and the points it earns (a credit lot from the merchant's
+ *   issuing account, in the same transaction: no job, no notification).
  */
 import { performance } from "node:perf_hooks";
 import pg from "pg";

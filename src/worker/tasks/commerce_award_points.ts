@@ -1,6 +1,6 @@
 import type { Task } from "graphile-worker";
 
-/** The payload SQL gives the job (commerce_private.pay). */
+/** The payload commerce_private.pay gave the job before split 7330. */
 export interface AwardPointsPayload {
   id: string;
 }
@@ -13,8 +13,10 @@ function assertPayload(payload: unknown): asserts payload is AwardPointsPayload 
 
 /**
  * Grants the loyalty points a paid order earned (credit lots in the customer's
- * XLP wallet, through payments.grant_credits, which only trusted code may
- * call). One award per order and rule, so a job that runs again grants nothing more.
+ * XLP wallet). Since commerce split 7330 the paying transaction grants them
+ * itself (commerce_private.pay calls award_points) and nothing queues this
+ * task; it stays for jobs queued before that migration. One award per order
+ * and rule, so it grants nothing the checkout already granted.
  */
 export const commerce_award_points: Task = async (payload, helpers) => {
   assertPayload(payload);

@@ -15,7 +15,10 @@ import { fund, scheduledRenewal } from "./fixtures.ts";
 // renewal whose connection was killed mid-transaction change nothing more;
 // the renewal's commit sends no jobs:insert notification; the scheduler task
 // hands due-soon calendar rows over as jobs, and two schedulers at once hand
-// each row exactly once; the award job grants points once.
+// each row exactly once; a checkout grants its points itself and its commit
+// sends no jobs:insert notification; an award job queued before that change
+// grants nothing more; two checkouts of one customer, one spending points and
+// one earning them, lock the two wallets in one order (no deadlock).
 
 const ownerPool = workerPool();
 const run = () =>
@@ -260,29 +263,132 @@ describe("commerce_schedule_renewals", () => {
   });
 });
 
-describe("commerce_award_points", () => {
-  it("grants a paid order's points once, however often the job runs", async () => {
+/** Checks out the one-time price as the customer on `client` (gw_user with claims, committed); returns the order id. */
+async function committedCheckout(client: pg.ClientBase, userId: string): Promise<string> {
+  await client.query("begin");
+  try {
+    await client.query("select set_config('role', 'gw_user', true), set_config('request.jwt.claims', $1, true)", [
+      JSON.stringify({ role: "gw_user", sub: userId, iat: Math.floor(Date.now() / 1000) }),
+    ]);
+    const { rows } = await client.query<{ order_id: string }>("select order_id from commerce.checkout($1, $2)", [`a-${Math.random()}`, JSON.stringify([{ priceId: oneTimePriceId }])]);
+    await client.query("commit");
+    return rows[0]!.order_id;
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
+  }
+}
+
+async function awarded(orderId: string, userId: string) {
+  const { rows: [award] } = await rootDb().query<{ points: string; n: number }>(
+    "select sum(points)::text as points, count(*)::int as n from commerce.point_awards where order_id = $1", [orderId]);
+  const { rows: [wallet] } = await rootDb().query<{ balance: string }>(
+    "select balance from ledger.accounts where owner_user_id = $1 and code = 'payments.wallet.xlp'", [userId]);
+  return { ...award, wallet: wallet?.balance };
+}
+
+describe("points at checkout (commerce_award_points)", () => {
+  it("grants a paid order's points in the checkout's commit; an award job queued before grants nothing more, however often it runs", async () => {
     const c = await customer(5000);
     const client = await rootDb().connect();
     let orderId = "";
     try {
+      orderId = await committedCheckout(client, c.userId);
+    } finally {
+      client.release();
+    }
+    // There as soon as the checkout committed: no job was queued for it.
+    expect(await awarded(orderId, c.userId)).toEqual({ points: "200", n: 1, wallet: "200" });
+    expect((await rootDb().query("select 1 from graphile_worker.jobs where key = $1", [`commerce_award_points:${orderId}`])).rowCount).toBe(0);
+    // A job of the task as pay queued it before split 7330 (and a duplicate): the task still runs, granting nothing.
+    await rootDb().query("select graphile_worker.add_job('commerce_award_points', json_build_object('id', $1::text), job_key => 'commerce_award_points:' || $1)", [orderId]);
+    await rootDb().query("select graphile_worker.add_job('commerce_award_points', json_build_object('id', $1::text))", [orderId]);
+    await run();
+    await run();
+    // Both ran and completed (only this file queues the task, and its other award job is added later).
+    expect((await rootDb().query("select 1 from graphile_worker.jobs where task_identifier = 'commerce_award_points'")).rowCount).toBe(0);
+    expect(await awarded(orderId, c.userId)).toEqual({ points: "200", n: 1, wallet: "200" });
+    expect((await rootDb().query("select * from ledger.verify()")).rows).toEqual([]);
+  });
+
+  it("commits a checkout that earns points without a jobs:insert notification", async () => {
+    const c = await customer(5000);
+    const listener = new pg.Client({ connectionString: inject("testDatabase").rootUrl });
+    const buyer = new pg.Client({ connectionString: inject("testDatabase").rootUrl });
+    await Promise.all([listener.connect(), buyer.connect()]);
+    const controlKey = `award-control:${c.userId}`;
+    try {
+      // Other files add jobs at the same time: only notifications sent by the buyer's backend count.
+      const senders: number[] = [];
+      listener.on("notification", (message) => senders.push(message.processId));
+      await listener.query('listen "jobs:insert"');
+      const pid = (await buyer.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]!.pid;
+      const orderId = await committedCheckout(buyer, c.userId);
+      // The control: an add_job from the same backend notifies. Notifications arrive in commit
+      // order, so when the control's has arrived, the checkout's would have too.
+      await buyer.query("select graphile_worker.add_job('commerce_award_points', json_build_object('id', $1::text), job_key => $2, run_at => now() + interval '1 hour')", [orderId, controlKey]);
+      await until(async () => senders.filter((sender) => sender === pid).length, (n) => n >= 1, { what: "the control's notification" });
+      expect(senders.filter((sender) => sender === pid)).toEqual([pid]);
+      expect(await awarded(orderId, c.userId)).toEqual({ points: "200", n: 1, wallet: "200" });
+    } finally {
+      await rootDb().query("select graphile_worker.remove_job($1)", [controlKey]);
+      await Promise.all([listener.end(), buyer.end()]);
+    }
+  });
+});
+
+describe("points at checkout: lock order", () => {
+  it("runs two checkouts of one customer at once, one spending points and one only earning them, without a deadlock", async () => {
+    // The customer's money wallet is opened before the second merchant's receivable, so a sale
+    // locks the wallet first and waits on the receivable while holding it.
+    const c = await customer(10000);
+    await rootDb().query("select payments.grant_credits($1, null, 100, 'XLP', now() + interval '1 year')", [c.userId]);
+    const slug = uniqueName("cmlock", "-").toLowerCase();
+    const { rows: [org] } = await rootDb().query<{ organization_id: string }>("insert into auth.organizations (name, slug) values ($1, $1) returning organization_id", [slug]);
+    const other = org!.organization_id;
+    const { rows: [product] } = await rootDb().query<{ product_id: string }>("insert into commerce.products (organization_id, name) values ($1, 'Item') returning product_id", [other]);
+    const { rows: [price] } = await rootDb().query<{ price_id: string }>(
+      "insert into commerce.prices (product_id, organization_id, currency, amount) values ($1, $2, 'USD', 2000) returning price_id", [product!.product_id, other]);
+    await rootDb().query("insert into commerce.loyalty_rules (organization_id, currency, points_per_100) values ($1, 'USD', 10)", [other]);
+    const { rows: [receivable] } = await rootDb().query<{ id: string }>("select payments.organization_account($1, 'receivable', 'USD') as id", [other]);
+    expect(BigInt(receivable!.id)).toBeGreaterThan(BigInt(c.walletId));
+
+    const url = inject("testDatabase").rootUrl;
+    const [holder, earner, spender] = [new pg.Client({ connectionString: url }), new pg.Client({ connectionString: url }), new pg.Client({ connectionString: url })];
+    await Promise.all([holder.connect(), earner.connect(), spender.connect()]);
+    const asCustomer = async (client: pg.Client) => {
       await client.query("begin");
       await client.query("select set_config('role', 'gw_user', true), set_config('request.jwt.claims', $1, true)", [
         JSON.stringify({ role: "gw_user", sub: c.userId, iat: Math.floor(Date.now() / 1000) }),
       ]);
-      const { rows } = await client.query<{ order_id: string }>("select order_id from commerce.checkout($1, $2)", [`a-${Math.random()}`, JSON.stringify([{ priceId: oneTimePriceId }])]);
-      orderId = rows[0]!.order_id;
-      await client.query("commit");
+    };
+    const waiting = (client: pg.Client) => async () => {
+      const pid = (client as unknown as { processID: number }).processID;
+      return (await rootDb().query<{ w: string | null }>("select wait_event_type as w from pg_stat_activity where pid = $1", [pid])).rows[0]?.w;
+    };
+    try {
+      // A third session holds the second merchant's receivable: the earning checkout stops in its sale.
+      await holder.query("begin");
+      await holder.query("select 1 from ledger.accounts where account_id = $1 for update", [receivable!.id]);
+      await asCustomer(earner);
+      const earning = earner.query("select order_id from commerce.checkout($1, $2)", [`e-${Math.random()}`, JSON.stringify([{ priceId: price!.price_id }])]);
+      await until(waiting(earner), (w) => w === "Lock", { what: "the earning checkout waiting on the receivable" });
+      // The spending checkout (another merchant) now waits on the earning one's locks.
+      await asCustomer(spender);
+      const spending = spender.query("select order_id from commerce.checkout($1, $2, null, 10)", [`s-${Math.random()}`, JSON.stringify([{ priceId: oneTimePriceId }])]);
+      await until(waiting(spender), (w) => w === "Lock", { what: "the spending checkout waiting on the earning one" });
+      await holder.query("commit");
+      // Had the earning checkout locked its XLP wallet only for the award (after the money), each would
+      // now wait on the other's wallet, and PostgreSQL would abort one (40P01).
+      const results = await Promise.allSettled([earning.then(() => earner.query("commit")), spending.then(() => spender.query("commit"))]);
+      expect(results.map((r) => (r.status === "fulfilled" ? "ok" : (r.reason as { code?: string }).code))).toEqual(["ok", "ok"]);
+      // 100 held - 10 spent + 200 earned (2000 at 10 %) + 199 earned (1990 at 10 %)
+      const { rows: [wallet] } = await rootDb().query<{ balance: string }>(
+        "select balance::text from ledger.accounts where owner_user_id = $1 and code = 'payments.wallet.xlp'", [c.userId]);
+      expect(wallet!.balance).toBe(String(100 - 10 + 200 + 199));
+      expect((await rootDb().query("select * from ledger.verify()")).rows).toEqual([]);
     } finally {
-      client.release();
+      await Promise.all([holder, earner, spender].map((client) => client.query("rollback").catch(() => undefined).then(() => client.end())));
     }
-    await rootDb().query("select graphile_worker.add_job('commerce_award_points', json_build_object('id', $1::text))", [orderId]);
-    await run();
-    await run();
-    const { rows } = await rootDb().query<{ points: string; n: number }>(
-      "select sum(points)::text as points, count(*)::int as n from commerce.point_awards where order_id = $1", [orderId]);
-    expect(rows[0]).toEqual({ points: "200", n: 1 });
-    const { rows: wallet } = await rootDb().query<{ balance: string }>("select balance from ledger.accounts where owner_user_id = $1 and code = 'payments.wallet.xlp'", [c.userId]);
-    expect(wallet[0]!.balance).toBe("200");
   });
 });

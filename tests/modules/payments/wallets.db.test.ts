@@ -123,6 +123,38 @@ describe("credit lots", () => {
     });
   });
 
+  it("grants through the trusted interface for trusted code only: from the issuing account it names, once per key", async () => {
+    await withTransaction(async (tx) => {
+      const buyer = await createBuyer(tx, "pytg", 1);
+      const operator = await roleClaims(tx, await createUser(tx, "pytgop"), "gw_admin");
+      const signature = "payments.trusted_grant_credits(uuid, uuid, bigint, text, timestamptz, text, text, uuid, bigint)";
+      // It exists (so the refusals below are permission checks, not a missing function) ...
+      expect(await tx.asRoot(async () => (await one<{ f: string | null }>(tx, "select to_regprocedure($1)::regprocedure::oid::text as f", [signature])).f)).not.toBeNull();
+      // ... and no API role may execute it, operators included (they have payments.grant_credits).
+      for (const claims of [buyer.claims, operator, anonymous]) {
+        await tx.become(claims);
+        expect(await tx.errorCode(() => tx.query("select payments.trusted_grant_credits($1, null, 1000, 'USD', null, 'granted', null, $1, null)", [buyer.userId]))).toBe("42501");
+      }
+      // Trusted code (the owner, as a security-definer function runs): a lot from the named issuing account, by the named actor.
+      const grant = () => tx.asRoot(() => one<{ lot_id: string; amount: string; transaction_id: string }>(tx,
+        `select l.lot_id, l.amount::text, l.grant_transaction_id as transaction_id
+           from payments.trusted_grant_credits($1, null, 700, 'USD', now() + interval '1 day', 'granted', 'pytg-1', $1,
+                                               payments.system_account('pytg.issuer', 'Test issuer', 'USD', 'expense', true)) l`, [buyer.userId]));
+      const lot = await grant();
+      expect(lot.amount).toBe("700");
+      expect((await grant()).lot_id).toBe(lot.lot_id); // a replay of the key: the same lot, nothing more
+      expect(await balance(tx, buyer.walletId)).toBe(701);
+      expect(await lotsOf(tx, buyer.walletId)).toEqual([[700, 700]]);
+      const posted = await tx.asRoot(() => one<{ code: string; amount: string; actor: string }>(tx,
+        `select a.code, e.amount::text, t.posted_by::text as actor from ledger.transactions t join ledger.entries e using (transaction_id)
+           join ledger.accounts a on a.account_id = e.account_id where t.transaction_id = $1 and e.amount < 0`, [lot.transaction_id]));
+      expect(posted).toEqual({ code: "pytg.issuer.usd", amount: "-700", actor: buyer.userId });
+      // The same checks as grant_credits (one implementation).
+      expect(await tx.asRoot(() => tx.errorCode(() => tx.query("select payments.trusted_grant_credits($1, null, 0, 'USD', null, 'granted', null, null, null)", [buyer.userId])))).toBe("BADIN");
+      expect(await tx.asRoot(() => verify(tx))).toEqual([]);
+    });
+  });
+
   it("lets only operators grant credits, and shows lots to the wallet's owner only", async () => {
     await withTransaction(async (tx) => {
       const buyer = await createBuyer(tx, "pylg", 0 + 1);
