@@ -1,3 +1,8 @@
+--! Previous: sha1:366e8ff6f8239cd282db4159a91093b4920085e7
+--! Hash: sha1:6755d643662f9fc87e46700a5a6454e01b3e0a53
+--! Message: payments: trusted_grant_credits, one implementation behind grant_credits (issue 21)
+
+--! split: 5470-payments-trusted-grant-credits.sql
 -- Credit lots for other modules' trusted code (issue 21): payments.trusted_grant_credits,
 -- a trusted interface beside payments.grant_credits, both thin callers of one
 -- implementation, payments_private.grant_credits.

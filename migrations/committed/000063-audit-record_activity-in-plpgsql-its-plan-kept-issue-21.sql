@@ -1,3 +1,8 @@
+--! Previous: sha1:267ab74b200ed4b9ba2633313fcf676f21769a30
+--! Hash: sha1:366e8ff6f8239cd282db4159a91093b4920085e7
+--! Message: audit: record_activity in plpgsql, its plan kept (issue 21)
+
+--! split: 2160-audit-record-activity-plpgsql.sql
 -- audit.record_activity in plpgsql (issue 21), as outbox.publish and
 -- outbox.notify_user were made in 2365: a `language sql` function that is
 -- security definer (or has `set search_path`) is never inlined, and
