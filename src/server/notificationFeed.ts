@@ -213,9 +213,13 @@ export function createNotificationFeed(pool: Pool, logger: Logger, options: Noti
     async subscribe(topic) {
       const userId = String(topic);
       if (!alive) throw new NotificationFeedInterrupted("the server is shutting down");
-      // Registered after a snapshot exists, so everything committed from now on
-      // is after it and will be found (and perhaps a little from just before).
+      // Registered after a snapshot exists and between two polls: the next poll
+      // asks for this user from the last poll's snapshot, so everything
+      // committed from now on is found (and perhaps a little from just
+      // before). Registering during a poll would let that poll's new snapshot
+      // cover commits it did not ask this user's rows for.
       await firstSnapshot.promise;
+      await polling;
       const subscription = new Subscription(remove(userId));
       const set = byUser.get(userId) ?? new Set();
       set.add(subscription);
