@@ -57,12 +57,14 @@ export interface TransactionOptions {
  * or an event, then another user): a test holding the lock on events and waiting for
  * profiles, and one holding a row of profiles and waiting to insert an event, deadlock
  * (seen at four files at once: "deadlock detected" in createEvent and in ingest).
- * So every SQL test's transaction holds this advisory lock shared, and a test that
- * attaches partitions holds it exclusive, taken before anything else (so nobody
+ * So every SQL test holds this advisory lock shared for its transaction, and a test
+ * that attaches partitions holds it exclusive, taken before anything else (so nobody
  * upgrades it). Transactions of the API and worker tests do not take it; theirs are
  * short and do not write profiles and then events.
  */
-const partitionDdlLock = "select pg_catalog.pg_advisory_xact_lock%s(pg_catalog.hashtextextended('groundwork tests: partition ddl', 0))";
+const partitionDdlKey = "pg_catalog.hashtextextended('groundwork tests: partition ddl', 0)";
+const partitionDdlLock = `select pg_catalog.pg_advisory_lock%s(${partitionDdlKey})`;
+const partitionDdlUnlock = `select pg_catalog.pg_advisory_unlock%s(${partitionDdlKey}) as released`;
 
 /**
  * The one helper for SQL tests: a transaction on the test database that is
@@ -121,12 +123,25 @@ export async function withTransaction<T>(fn: (tx: TestTransaction) => Promise<T>
       return error && `${error.code}: ${error.message}`;
     },
   };
+  const shared = options.attachesPartitions ? "" : "_shared";
+  // Held by the session around the transaction rather than in it, so that a test may still open with
+  // `set transaction isolation level …`; released after the rollback (or with the connection).
+  try {
+    await client.query(partitionDdlLock.replace("%s", shared));
+  } catch (error) {
+    client.release(true);
+    throw error;
+  }
   await client.query("begin");
   try {
-    await client.query(partitionDdlLock.replace("%s", options.attachesPartitions ? "" : "_shared"));
     return await fn(tx);
   } finally {
     await client.query("rollback").catch(() => undefined);
-    client.release();
+    const unlocked = await client.query<{ released: boolean }>(partitionDdlUnlock.replace("%s", shared)).then(
+      ({ rows }) => rows[0]?.released === true,
+      () => false,
+    );
+    // A connection that could not give the lock back is closed, which gives it back.
+    client.release(!unlocked);
   }
 }
