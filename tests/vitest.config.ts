@@ -12,9 +12,12 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
-    // maxWorkers stays at the default (the machine's cores). Tried at 4 on the 2-core CI machine (2026-12-03):
-    // each suite took ~6.3 min instead of ~10, but files then overlap more and 6-9 tests failed: "wrote
-    // nothing" checks that count a whole table (ledger entries, orders) saw other files' rows, and
-    // registry.add_type_column in two files at once deadlocked. Those tests must count their own rows first.
+    // Four files at once on the 2-core CI machine: most server and worker tests wait on timers, sockets
+    // and child processes, so twice the cores keeps the CPU busy (measured 2026-12-03: a suite in ~3.7-5.2
+    // min instead of ~10). Files then overlap more, so a test may only count the rows its own transaction
+    // wrote (ownFootprint, tests/helpers/fixtures.ts) and delete only its own keys; DDL that locks shared
+    // tables takes its lock before writing (tests/modules/registry/fixtures.ts) or runs alone among SQL
+    // tests (attachesPartitions, tests/helpers/db.ts); task identifiers are registered once (globalSetup).
+    maxWorkers: 4,
   },
 });

@@ -41,12 +41,37 @@ export interface TestTransaction {
   errorOf(fn: () => Promise<unknown>): Promise<string | undefined>;
 }
 
+export interface TransactionOptions {
+  /**
+   * The test attaches or drops a partition of a monthly-partitioned table (analytics'
+   * impressions): it then runs while no other SQL test's transaction is open (see below).
+   */
+  attachesPartitions?: boolean;
+}
+
+/**
+ * Attaching a partition takes SHARE ROW EXCLUSIVE, one table after the other, on every
+ * table the partitioned table references (events.events, events.event_posts,
+ * users.profiles, campaigns' tables), and the test keeps them until its rollback. Other
+ * test files meanwhile write those tables in their own order (a user, then an event;
+ * or an event, then another user): a test holding the lock on events and waiting for
+ * profiles, and one holding a row of profiles and waiting to insert an event, deadlock
+ * (seen at four files at once: "deadlock detected" in createEvent and in ingest).
+ * So every SQL test holds this advisory lock shared for its transaction, and a test
+ * that attaches partitions holds it exclusive, taken before anything else (so nobody
+ * upgrades it). Transactions of the API and worker tests do not take it; theirs are
+ * short and do not write profiles and then events.
+ */
+const partitionDdlKey = "pg_catalog.hashtextextended('groundwork tests: partition ddl', 0)";
+const partitionDdlLock = `select pg_catalog.pg_advisory_lock%s(${partitionDdlKey})`;
+const partitionDdlUnlock = `select pg_catalog.pg_advisory_unlock%s(${partitionDdlKey}) as released`;
+
 /**
  * The one helper for SQL tests: a transaction on the test database that is
  * always rolled back, starting as superuser; `become` switches to a role with
  * claims exactly as the API would.
  */
-export async function withTransaction<T>(fn: (tx: TestTransaction) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(fn: (tx: TestTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
   const client = await rootDb().connect();
   let savepoints = 0;
   /** The error `fn` failed with inside a savepoint (rolled back to), or undefined. */
@@ -98,11 +123,25 @@ export async function withTransaction<T>(fn: (tx: TestTransaction) => Promise<T>
       return error && `${error.code}: ${error.message}`;
     },
   };
+  const shared = options.attachesPartitions ? "" : "_shared";
+  // Held by the session around the transaction rather than in it, so that a test may still open with
+  // `set transaction isolation level …`; released after the rollback (or with the connection).
+  try {
+    await client.query(partitionDdlLock.replace("%s", shared));
+  } catch (error) {
+    client.release(true);
+    throw error;
+  }
   await client.query("begin");
   try {
     return await fn(tx);
   } finally {
     await client.query("rollback").catch(() => undefined);
-    client.release();
+    const unlocked = await client.query<{ released: boolean }>(partitionDdlUnlock.replace("%s", shared)).then(
+      ({ rows }) => rows[0]?.released === true,
+      () => false,
+    );
+    // A connection that could not give the lock back is closed, which gives it back.
+    client.release(!unlocked);
   }
 }

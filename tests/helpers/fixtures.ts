@@ -46,6 +46,38 @@ export async function countAsRoot(tx: TestTransaction, text: string, values?: un
   return tx.asRoot(async () => (await one<{ n: number }>(tx, `select count(*)::int as n from ${text}`, values)).n);
 }
 
+/** One measure of a footprint: an aggregate over a table's rows, optionally narrowed by a condition. */
+export type Measure = [aggregate: string, table: string, where?: string];
+
+/**
+ * What this test's own transaction has written, measured as root: each measure
+ * over only the rows whose version this still-open transaction (or one of its
+ * savepoints, or a plpgsql exception block inside it) wrote. Equal before and
+ * after a refused call means the call wrote nothing to any of these tables —
+ * neither an insert nor an update (an update writes a new version, so it counts
+ * as this transaction's too). Whole-table counts would also see rows that other
+ * test files commit at the same time (API and worker tests write to the same
+ * ledger and outbox), so they fail at random once files run side by side.
+ *
+ * A visible row whose xmin is still in progress can only be this transaction's:
+ * another open transaction's rows are invisible to it. xmin is 32 bits and
+ * pg_xact_status takes a 64-bit id: the two agree while the cluster is in its
+ * first xid epoch, which a test database is; the check below refuses to measure
+ * otherwise rather than count nothing as ours and pass vacuously.
+ */
+export async function ownFootprint(tx: TestTransaction, measures: Record<string, Measure>): Promise<Record<string, number>> {
+  return tx.asRoot(async () => {
+    const { wrapped } = await one<{ wrapped: boolean }>(tx, "select pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint >= 4294967296 as wrapped");
+    if (wrapped) throw new Error("ownFootprint: the test database is past its first xid epoch; xmin cannot be compared with pg_xact_status");
+    const columns = Object.entries(measures).map(
+      ([name, [aggregate, table, where]]) =>
+        `(select ${aggregate} from ${table} t where pg_catalog.pg_xact_status(t.xmin::text::xid8) = 'in progress'${where ? ` and (${where})` : ""}) as ${name}`,
+    );
+    const row = await one<Record<string, string>>(tx, `select ${columns.join(",\n       ")}`);
+    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+  });
+}
+
 /**
  * The token of the latest confirmation link for an address, as the mail task
  * would make it (auth_private.mail_for, as root): the tests' stand-in for the

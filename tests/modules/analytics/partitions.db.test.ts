@@ -26,7 +26,7 @@ describe("partitions ahead of time", () => {
       expect((await one<{ n: number }>(tx, "select analytics_private.create_partitions('2031-05-20T00:00:00Z') as n")).n).toBe(0);
       // A month later, only the one new month per table.
       expect((await one<{ n: number }>(tx, "select analytics_private.create_partitions('2031-06-01T00:00:00Z') as n")).n).toBe(registered);
-    });
+    }, { attachesPartitions: true });
   });
 
   it("keeps the seed's indexes on every table and its partitions: BRIN on occurred_at, B-tree lookups, the composite, GIN on metadata", async () => {
@@ -55,7 +55,7 @@ describe("partitions ahead of time", () => {
           where i.indrelid = 'analytics_private.event_impressions_2032_01'::regclass`,
       );
       expect(partitionIndexes.methods).toEqual(["brin", "btree", "btree", "btree", "btree", "gin"]);
-    });
+    }, { attachesPartitions: true });
   });
 });
 
@@ -70,7 +70,7 @@ describe("partitions on demand", () => {
       expect(await ingest(tx, anonymous, [{ clientId: "b1", id: event, occurredAt: when }])).toEqual({ received: 1, accepted: 1, duplicates: 0 });
       expect(await partitionsOf(tx, "analytics.event_impressions")).toContain(month);
       expect(await countAsRoot(tx, `analytics_private.${month} where event_id = $1`, [event])).toBe(1);
-    });
+    }, { attachesPartitions: true });
   });
 
   it("records ticket activity for ticketing the same way, refusing dates outside the window with ANRNG", async () => {
@@ -86,7 +86,7 @@ describe("partitions on demand", () => {
         ).toBe("ANRNG");
       }
       expect(await countAsRoot(tx, "analytics.ticket_analytics where ticket_id = $1", [ticket])).toBe(1);
-    });
+    }, { attachesPartitions: true });
   });
 });
 
@@ -105,7 +105,7 @@ describe("retention", () => {
       const kept = await partitionsOf(tx, "analytics.event_impressions");
       expect(kept).toEqual(expect.arrayContaining(["event_impressions_2030_01", "event_impressions_2030_02", "event_impressions_2031_01", "event_impressions_2031_02"]));
       expect(kept).not.toContain("event_impressions_2029_12");
-    });
+    }, { attachesPartitions: true });
   });
 
   it("follows a retention window an operator changes, and refuses others with DNIED and bad values with ANRET", async () => {
@@ -131,7 +131,7 @@ describe("retention", () => {
       await tx.asRoot(() => tx.query("delete from auth.user_roles where user_id = $1", [operator.userId]));
       await tx.become(admin);
       expect(await tx.errorCode(() => tx.query("select analytics.set_retention('analytics.event_impressions', 5)"))).toBe("DNIED");
-    });
+    }, { attachesPartitions: true });
   });
 });
 
@@ -158,6 +158,6 @@ describe("pruning", () => {
       const scanned = [...plan.matchAll(/event_impressions_(\d{4}_\d{2})/g)].map((match) => match[1]);
       expect(new Set(scanned)).toEqual(new Set([target]));
       expect((await partitionsOf(tx, "analytics.event_impressions")).length).toBeGreaterThan(3);
-    });
+    }, { attachesPartitions: true });
   });
 });

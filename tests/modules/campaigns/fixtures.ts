@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Claims, TestTransaction } from "../../helpers/db.ts";
-import { createUser, one, roleClaims } from "../../helpers/fixtures.ts";
+import { createUser, one, ownFootprint, roleClaims } from "../../helpers/fixtures.ts";
 import { createTenant, type Tenant } from "../events/fixtures.ts";
 import { fundOrganization } from "../sponsorship/fixtures.ts";
 
@@ -73,15 +73,14 @@ export async function clicks(tx: TestTransaction, claims: Claims, campaignId: st
   return one<BatchResult>(tx, "select * from campaigns.record_clicks($1, $2::uuid[])", [campaignId, impressionIds]);
 }
 
-/** Row counts of what recording and settlement write, as root. */
+/** Row counts of what recording and settlement write, of this test's own rows. */
 export async function footprint(tx: TestTransaction): Promise<Record<string, number>> {
-  return tx.asRoot(async () => {
-    const row = await one<Record<string, string>>(
-      tx,
-      `select (select count(*) from campaigns.ad_impressions) as impressions, (select count(*) from campaigns.ad_clicks) as clicks,
-              (select coalesce(sum(spent), 0) from campaigns.campaigns) as spent, (select count(*) from campaigns.ad_spend_ledger) as settlements,
-              (select count(*) from ledger.transactions) as transactions, (select coalesce(sum(spent), 0) from campaigns_private.daily_spend) as daily`,
-    );
-    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+  return ownFootprint(tx, {
+    impressions: ["count(*)", "campaigns.ad_impressions"],
+    clicks: ["count(*)", "campaigns.ad_clicks"],
+    spent: ["coalesce(sum(spent), 0)", "campaigns.campaigns"],
+    settlements: ["count(*)", "campaigns.ad_spend_ledger"],
+    transactions: ["count(*)", "ledger.transactions"],
+    daily: ["coalesce(sum(spent), 0)", "campaigns_private.daily_spend"],
   });
 }

@@ -1,5 +1,5 @@
 import type { Claims, TestTransaction } from "../../helpers/db.ts";
-import { createOrganization, createUser, one, type TestOrganization, type TestUser } from "../../helpers/fixtures.ts";
+import { createOrganization, createUser, one, ownFootprint, type TestOrganization, type TestUser } from "../../helpers/fixtures.ts";
 import type { Queryable } from "../ledger/fixtures.ts";
 
 /**
@@ -120,20 +120,21 @@ export async function verify(tx: TestTransaction): Promise<unknown[]> {
   return tx.asRoot(async () => (await tx.query("select * from ledger.verify()")).rows);
 }
 
-/** Row counts of everything commerce writes, and of the ledger, as root (to prove that nothing was written). */
+/** Row counts of everything commerce writes, and of the ledger, that this test wrote (to prove that a call wrote nothing). */
 export async function footprint(tx: TestTransaction): Promise<Record<string, number>> {
-  return tx.asRoot(async () => {
-    const row = await one<Record<string, string>>(
-      tx,
-      `select (select count(*) from commerce.orders) as orders, (select count(*) from commerce.order_items) as items,
-              (select count(*) from commerce.prices) as prices, (select count(*) from commerce.promotions) as promotions,
-              (select coalesce(sum(redeemed), 0) from commerce.promotions) as redeemed,
-              (select count(*) from commerce.promotion_redemptions) as redemptions,
-              (select count(*) from commerce.subscriptions) as subscriptions, (select count(*) from commerce.subscription_charges) as charges,
-              (select count(*) from ledger.transactions) as transactions, (select count(*) from ledger.entries) as entries,
-              (select count(*) from outbox.events) as events, (select count(*) from payments.credit_lots) as lots`,
-    );
-    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+  return ownFootprint(tx, {
+    orders: ["count(*)", "commerce.orders"],
+    items: ["count(*)", "commerce.order_items"],
+    prices: ["count(*)", "commerce.prices"],
+    promotions: ["count(*)", "commerce.promotions"],
+    redeemed: ["coalesce(sum(redeemed), 0)", "commerce.promotions"],
+    redemptions: ["count(*)", "commerce.promotion_redemptions"],
+    subscriptions: ["count(*)", "commerce.subscriptions"],
+    charges: ["count(*)", "commerce.subscription_charges"],
+    transactions: ["count(*)", "ledger.transactions"],
+    entries: ["count(*)", "ledger.entries"],
+    events: ["count(*)", "outbox.events"],
+    lots: ["count(*)", "payments.credit_lots"],
   });
 }
 

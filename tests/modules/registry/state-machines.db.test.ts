@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { withTransaction, type TestTransaction } from "../../helpers/db.ts";
 import { anonymous, countAsRoot, createUser, one, roleClaims } from "../../helpers/fixtures.ts";
+import { lockTypesForDdl } from "./fixtures.ts";
 
 // The generic state machine: a table made in the test (as root, rolled back with
 // it) gets a status column (add_type_column) and its moves (add_state_machine);
@@ -10,6 +11,7 @@ const namespace = "parcel_status";
 
 /** test_sm.parcels, whose status moves: (new) -> packed -> shipped -> delivered, packed -> lost, shipped -> lost. */
 async function createParcels(tx: TestTransaction): Promise<void> {
+  await lockTypesForDdl(tx); // before the inserts below: see lockTypesForDdl
   await tx.query("create schema test_sm");
   await tx.query("create table test_sm.parcels (parcel_id bigint generated always as identity primary key, label text not null)");
   await tx.query(

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { withTransaction, type TestTransaction } from "../../helpers/db.ts";
 import { anonymous, countAsRoot, createUser, one, roleClaims } from "../../helpers/fixtures.ts";
+import { lockTypesForDdl } from "./fixtures.ts";
 
 // The type registry: a domain table made in the test (as root, rolled back with
 // it) gets a status column through registry.add_type_column, and the database
@@ -10,6 +11,7 @@ const namespace = "thing_status";
 
 /** test_x.things with a status column of thing_status, whose codes are active and archived. */
 async function createThings(tx: TestTransaction): Promise<void> {
+  await lockTypesForDdl(tx); // before the inserts below: see lockTypesForDdl
   await tx.query("create schema test_x");
   await tx.query("create table test_x.things (thing_id bigint generated always as identity primary key, name text not null)");
   await tx.query(

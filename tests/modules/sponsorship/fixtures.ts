@@ -1,5 +1,5 @@
 import type { Claims, TestTransaction } from "../../helpers/db.ts";
-import { createUser, one, roleClaims, type TestUser } from "../../helpers/fixtures.ts";
+import { createUser, one, ownFootprint, roleClaims, type TestUser } from "../../helpers/fixtures.ts";
 import type { Queryable } from "../ledger/fixtures.ts";
 import { createTenant, publishedEvent, type EventInput, type Tenant } from "../events/fixtures.ts";
 
@@ -140,18 +140,17 @@ export async function verify(tx: TestTransaction): Promise<unknown[]> {
   return tx.asRoot(async () => (await tx.query("select * from ledger.verify()")).rows);
 }
 
-/** Row counts of what sponsorship steps write, as root (to prove that nothing was written). */
+/** Row counts of what sponsorship steps write, of this test's own rows (to prove that a step wrote nothing). */
 export async function footprint(tx: TestTransaction): Promise<Record<string, number>> {
-  return tx.asRoot(async () => {
-    const row = await one<Record<string, string>>(
-      tx,
-      `select (select count(*) from sponsorship.orders) as orders, (select count(*) from sponsorship.proposals) as proposals,
-              (select count(*) from sponsorship.deliverables) as deliverables,
-              (select count(*) from ledger.transactions) as transactions, (select count(*) from ledger.entries) as entries,
-              (select count(*) from outbox.events) as events, (select coalesce(sum(sold), 0) from sponsorship.packages) as sold,
-              (select count(*) from sponsorship.orders where status <> 'pending') as moved`,
-    );
-    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+  return ownFootprint(tx, {
+    orders: ["count(*)", "sponsorship.orders"],
+    proposals: ["count(*)", "sponsorship.proposals"],
+    deliverables: ["count(*)", "sponsorship.deliverables"],
+    transactions: ["count(*)", "ledger.transactions"],
+    entries: ["count(*)", "ledger.entries"],
+    events: ["count(*)", "outbox.events"],
+    sold: ["coalesce(sum(sold), 0)", "sponsorship.packages"],
+    moved: ["count(*)", "sponsorship.orders", "status <> 'pending'"],
   });
 }
 

@@ -1,5 +1,5 @@
 import type { Claims, TestTransaction } from "../../helpers/db.ts";
-import { createUser, one, type TestUser } from "../../helpers/fixtures.ts";
+import { createUser, one, ownFootprint, type TestUser } from "../../helpers/fixtures.ts";
 import type { Queryable } from "../ledger/fixtures.ts";
 import { createTenant, inDays, publishedEvent, type EventInput, type Tenant } from "../events/fixtures.ts";
 
@@ -84,17 +84,17 @@ export async function verify(db: Queryable): Promise<unknown[]> {
   return (await db.query("select * from ledger.verify()")).rows;
 }
 
-/** Row counts of everything a checkout writes, as root (to prove that nothing was written). */
+/** Row counts of everything a checkout writes, of this test's own rows (to prove that nothing was written). */
 export async function footprint(tx: TestTransaction): Promise<Record<string, number>> {
-  return tx.asRoot(async () => {
-    const row = await one<Record<string, string>>(
-      tx,
-      `select (select count(*) from ticketing.orders) as orders, (select count(*) from ticketing.order_items) as items,
-              (select count(*) from ticketing.tickets) as tickets, (select count(*) from ticketing.ticket_holds) as holds,
-              (select count(*) from ledger.transactions) as transactions, (select count(*) from ledger.entries) as entries,
-              (select coalesce(sum(sold), 0) from ticketing.ticket_tiers) as sold, (select count(*) from outbox.events) as events`,
-    );
-    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+  return ownFootprint(tx, {
+    orders: ["count(*)", "ticketing.orders"],
+    items: ["count(*)", "ticketing.order_items"],
+    tickets: ["count(*)", "ticketing.tickets"],
+    holds: ["count(*)", "ticketing.ticket_holds"],
+    transactions: ["count(*)", "ledger.transactions"],
+    entries: ["count(*)", "ledger.entries"],
+    sold: ["coalesce(sum(sold), 0)", "ticketing.ticket_tiers"],
+    events: ["count(*)", "outbox.events"],
   });
 }
 
