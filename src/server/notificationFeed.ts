@@ -107,7 +107,11 @@ class Subscription implements AsyncIterableIterator<NotificationFeedEvent> {
   }
 }
 
-/** A promise with its settlers (Promise.withResolvers, which this project's TypeScript lib does not declare). */
+/**
+ * A promise with its settlers (Promise.withResolvers, which this project's
+ * TypeScript lib does not declare). Rejecting it with nobody waiting is not
+ * an unhandled rejection: waiters still get the error.
+ */
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } {
   let resolve!: () => void;
   let reject!: (error: unknown) => void;
@@ -115,6 +119,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
     resolve = res;
     reject = rej;
   });
+  promise.catch(() => undefined);
   return { promise, resolve, reject };
 }
 
@@ -162,9 +167,11 @@ export function createNotificationFeed(pool: Pool, logger: Logger, options: Noti
       logger.warn({ err: error, failingForMs: now - failingSince }, "realtime feed: poll failed");
       if (now - failingSince >= interruptAfterMs) {
         interrupt("the database did not answer");
-        firstSnapshot.reject(new NotificationFeedInterrupted("the database did not answer"));
-        firstSnapshot.promise.catch(() => undefined);
-        if (snapshot === null) firstSnapshot = deferred();
+        // Never answered yet: subscribers waiting for the first snapshot give up too; later ones wait anew.
+        if (snapshot === null) {
+          firstSnapshot.reject(new NotificationFeedInterrupted("the database did not answer"));
+          firstSnapshot = deferred();
+        }
         failingSince = now;
       }
       return;
@@ -194,20 +201,19 @@ export function createNotificationFeed(pool: Pool, logger: Logger, options: Noti
     }
   }
 
-  function schedule(): void {
-    if (!alive) return;
-    timer = setTimeout(() => {
-      polling = poll()
-        .catch((error) => logger.error({ err: error }, "realtime feed: poll crashed"))
-        .finally(schedule);
-    }, pollIntervalMs);
-    timer.unref();
+  /** One poll, then the next one an interval after it ends. */
+  function pollThenSchedule(): void {
+    polling = poll()
+      .catch((error) => logger.error({ err: error }, "realtime feed: poll crashed"))
+      .finally(() => {
+        if (!alive) return;
+        timer = setTimeout(pollThenSchedule, pollIntervalMs);
+        timer.unref();
+      });
   }
 
   // The first question now: subscribers wait for its snapshot.
-  polling = poll()
-    .catch((error) => logger.error({ err: error }, "realtime feed: poll crashed"))
-    .finally(schedule);
+  pollThenSchedule();
 
   return {
     async subscribe(topic) {

@@ -42,6 +42,20 @@ export interface TestApi {
   post(body: string, headers?: Record<string, string>): Promise<{ status: number; text: string }>;
 }
 
+/** A test API on a free loopback port: silent logs and testLimits() unless overridden. */
+function startTestApiOn(authenticatorUrl: string, tokenService: TokenService, name: string, overrides: Partial<ApiOptions>): Promise<Api> {
+  return startApi({
+    authenticatorUrl,
+    tokenService,
+    port: 0,
+    host: "127.0.0.1",
+    poolSize: 8,
+    ...overrides,
+    logger: overrides.logger ?? createLogger(process.env.LOG_LEVEL ?? "silent", name),
+    limits: overrides.limits ?? testLimits(),
+  });
+}
+
 /**
  * Starts the real API (express + PostGraphile + JWT) on a free port against the
  * test database for the current test file.
@@ -82,16 +96,7 @@ export function useTestApi(
     },
   };
   beforeAll(async () => {
-    api = await startApi({
-      authenticatorUrl: inject("testDatabase").authenticatorUrl,
-      tokenService: tokens,
-      port: 0,
-      host: "127.0.0.1",
-      poolSize: 8,
-      ...apiOverrides,
-      logger: apiOverrides.logger ?? createLogger(process.env.LOG_LEVEL ?? "silent", "test-api"),
-      limits: apiOverrides.limits ?? testLimits(),
-    });
+    api = await startTestApiOn(inject("testDatabase").authenticatorUrl, tokens, "test-api", { poolSize: 8, ...apiOverrides });
     handle.url = api.url;
   });
   afterAll(async () => {
@@ -112,16 +117,7 @@ export async function startCutOffApi(
 ): Promise<{ url: string; proxy: TcpProxy; stop(): Promise<void> }> {
   const direct = inject("testDatabase").authenticatorUrl;
   const proxy = await startTcpProxy(direct);
-  const api = await startApi({
-    authenticatorUrl: proxy.url(direct),
-    tokenService: tokensOf.tokens,
-    port: 0,
-    host: "127.0.0.1",
-    poolSize: 2,
-    logger: createLogger(process.env.LOG_LEVEL ?? "silent", "test-cut-off-api"),
-    limits: testLimits(),
-    ...options,
-  });
+  const api = await startTestApiOn(proxy.url(direct), tokensOf.tokens, "test-cut-off-api", { poolSize: 2, ...options });
   return {
     url: api.url,
     proxy,

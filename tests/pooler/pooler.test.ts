@@ -13,7 +13,7 @@ import { createTokenService } from "../../src/server/jwt.ts";
 import { loadLocalSecrets } from "../../src/state.ts";
 import { projectRoot } from "../../src/paths.ts";
 import { testJwt } from "../helpers/api.ts";
-import { probeTopic, sendProbe } from "../helpers/realtime.ts";
+import { probeTopic, untilLive } from "../helpers/realtime.ts";
 import { useReceiver } from "../helpers/receiver.ts";
 import { until } from "../helpers/until.ts";
 import { createTestDatabase, type TestDatabaseHandle } from "../setup/testDatabase.ts";
@@ -185,15 +185,7 @@ describe("two API processes and a worker through PgBouncer (transaction pooling)
     );
     try {
       // The subscription is registered after the subscribe message: probe until a probe comes back.
-      await until(
-        async () => {
-          await sendProbe(root, member.userId);
-          await new Promise((resolve) => setTimeout(resolve, 300));
-          return events.some((event) => event.notification?.topic === probeTopic);
-        },
-        Boolean,
-        { timeoutMs: 15_000, intervalMs: 0, what: "the subscription listening on B" },
-      );
+      await untilLive(root, member.userId, () => events.some((event) => event.notification?.topic === probeTopic));
       // The owner adds the member through A.
       const added = await graphql(a.url, "mutation($input: AddMemberInput!) { addMember(input: $input) { membership { membershipId } } }", { input: { organizationId, userId: member.userId, role: "member" } }, owner.token);
       expect(added.errors).toBeUndefined();

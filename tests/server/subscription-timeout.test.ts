@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { registerUser, testLimits, useTestApi } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
-import { probeMessage, sendProbe } from "../helpers/realtime.ts";
+import { probeMessage, untilLive } from "../helpers/realtime.ts";
 import { until } from "../helpers/until.ts";
 
 /**
@@ -40,15 +40,7 @@ describe("a subscription past the execution timeout", () => {
       complete: () => undefined,
     });
     // Live once a probe notification comes back.
-    await until(
-      async () => {
-        await sendProbe(rootDb(), user.userId);
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        return results.some((r) => r.data?.notificationAdded.notification?.message === probeMessage);
-      },
-      Boolean,
-      { timeoutMs: 10_000, intervalMs: 0, what: "the subscription to be live" },
-    );
+    await untilLive(rootDb(), user.userId, () => results.some((r) => r.data?.notificationAdded.notification?.message === probeMessage), { timeoutMs: 10_000 });
     await new Promise((resolve) => setTimeout(resolve, executionTimeoutMs * 3));
     await rootDb().query("select outbox.notify_user($1, 'test.late', 'Still here.', '{}')", [user.userId]);
     await until(async () => results.find((r) => r.data?.notificationAdded.notification?.message === "Still here." || r.errors), Boolean, {

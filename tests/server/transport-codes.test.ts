@@ -11,8 +11,7 @@ import { projectRoot } from "../../src/paths.ts";
 import { signStandard } from "../../src/signature.ts";
 import { registerUser, startCutOffApi, testLimits, useTestApi, type SignedIn, type TestApi } from "../helpers/api.ts";
 import { rootDb } from "../helpers/db.ts";
-import { probeTopic, sendProbe } from "../helpers/realtime.ts";
-import { until } from "../helpers/until.ts";
+import { probeTopic, untilLive } from "../helpers/realtime.ts";
 import { failingPreset } from "./fixtures/failing-plugin.ts";
 import { sleepPreset } from "./fixtures/sleep-plugin.ts";
 
@@ -229,11 +228,7 @@ const cases: Record<TransportCode, Case[]> = {
             );
           });
           // Live once a probe comes back; then the API loses the database.
-          await until(async () => {
-            await sendProbe(rootDb(), subscriber.userId);
-            await new Promise((resolve) => setTimeout(resolve, 200));
-            return live;
-          }, Boolean, { timeoutMs: 10_000, intervalMs: 0, what: "the subscription to be live" });
+          await untilLive(rootDb(), subscriber.userId, () => live, { waitMs: 200, timeoutMs: 10_000 });
           cutOff.proxy.cut();
           const errors = (await ended) as Array<{ extensions?: { code?: string } }>;
           return { status: 101, codes: [...new Set(errors.map((error) => error.extensions?.code))] };
